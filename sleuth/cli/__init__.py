@@ -1,0 +1,53 @@
+"""The command line: each command parses flags, makes one library call, renders (handbook §1, §5).
+
+Errors are translated to a message and an exit code here, in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from sleuth import __version__
+from sleuth.cli import cmd_ingest, cmd_search, cmd_sources
+from sleuth.errors import ExitCode, SleuthError
+from sleuth.report import escape
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sleuth")
+def cli() -> None:
+    """sleuth: an offline Amazon Detective for CloudTrail exports.
+
+    Point it at log files, folders or a case store (-s) and ask: what is covered (sources),
+    what happened (search), and keep a case for fast re-questioning (ingest).
+    """
+
+
+for module in (cmd_ingest, cmd_sources, cmd_search):
+    cli.add_command(module.command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turn SleuthError into a message on stderr and its exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="sleuth", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("sleuth: aborted", err=True)
+        sys.exit(ExitCode.ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SleuthError as exc:
+        console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+        console.print(Text("sleuth: error: " + escape.terminal(exc.message), style="red"))
+        if exc.fix:
+            console.print(Text("  fix: " + escape.terminal(exc.fix)))
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()  # `sleuth search ... | head` is not an error
+        sys.exit(ExitCode.OK)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

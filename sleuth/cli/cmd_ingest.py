@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import click
+
+from sleuth.cli.options import common_options, make_run
+from sleuth.cli.output import emit, finish, progress_bar, status, warn
+from sleuth.dataset import input_warnings
+from sleuth.errors import SourceError
+from sleuth.ingest import ingest
+from sleuth.report.render import FORMATS
+from sleuth.report.views import ingest_document
+from sleuth.sources import resolve
+
+
+@click.command("ingest")
+@common_options
+@click.option("-o", "--output", "case", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Case folder to build or extend.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", help="Format of the summary.")
+def command(case: Path, fmt: str, **common) -> None:
+    """Build or extend a case store (Parquet by day + manifest.json) from raw logs."""
+    run = make_run(**common)
+    sources = resolve(run.sources, run.window, run.config) if run.sources else None
+    if sources is None:
+        raise SourceError("no sources given", "pass -s FILE|FOLDER, or set SLEUTH_SOURCES")
+    if sources.cases:
+        raise SourceError(f"{sources.cases[0]} is a case store", "query it directly with -s; ingest takes raw logs")
+    with progress_bar(run, "ingest") as progress:
+        summary = ingest(sources, case, run.window, run.config, progress)
+    warn(run, input_warnings(summary.inputs))
+    document = ingest_document(summary)
+    if fmt == "table":
+        status(run, document.headline or "")
+        if document.sections[0].rows:
+            emit(run, document, fmt, None, False)
+    else:
+        emit(run, document, fmt, None, False)
+    finish(run)

@@ -1,0 +1,81 @@
+"""Shared flags, declared once (handbook §5), and the run context they build."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from sleuth.config import Config, load_config
+from sleuth.report.render import EXTENSIONS, FORMATS
+from sleuth.timewindow import TimeWindow
+
+
+@dataclass
+class Run:
+    """What every command needs besides its own flags."""
+
+    config: Config
+    sources: list[str]
+    window: TimeWindow
+    quiet: bool = False
+    color: bool = False
+    strict: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _sources(given: tuple[str, ...], config: Config) -> list[str]:
+    if given:
+        return list(given)
+    from_env = os.environ.get("SLEUTH_SOURCES", "").split()
+    return from_env or list(config.sources)
+
+
+def common_options(function: Callable) -> Callable:
+    """-s/--source, --since/--until/--last, -q, --no-color, --strict, --config: builds a `Run`."""
+    decorators = [
+        click.option("-s", "--source", "source", multiple=True, metavar="SRC",
+                     help="File, folder, glob or case store (repeatable). Default: $SLEUTH_SOURCES or sleuth.toml."),
+        click.option("--since", metavar="TIME", help="Only records at or after TIME (ISO 8601, UTC if no zone)."),
+        click.option("--until", metavar="TIME", help="Only records before TIME (ISO 8601)."),
+        click.option("--last", metavar="DURATION", help="Only the last DURATION before now: 30m, 24h, 7d."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress or status on stderr."),
+        click.option("--no-color", is_flag=True, help="No color, even on a terminal."),
+        click.option("--strict", is_flag=True, help="Exit 1 if any input or record had to be skipped."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help="sleuth.toml to read."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def make_run(source, since, until, last, quiet, no_color, strict, config_path) -> Run:
+    config = load_config(config_path)
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return Run(config, _sources(source, config), TimeWindow.from_options(since, until, last), quiet, color, strict)
+
+
+def output_options(function: Callable) -> Callable:
+    """-f/--format, -o/--output, --force."""
+    decorators = [
+        click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
+                     help="Output format (default: table, or from the -o extension)."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write results to FILE instead of stdout."),
+        click.option("--force", is_flag=True, help="Overwrite the -o file if it exists."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def pick_format(fmt: str | None, output: Path | None) -> str:
+    if fmt:
+        return fmt
+    if output is not None:
+        return EXTENSIONS.get(output.suffix.lower(), "table")
+    return "table"

@@ -1,0 +1,313 @@
+"""Parsing many inputs as a pure map over batches, and the duplicate rule across them (handbook §4).
+
+The unit of work is a batch of input files. A worker turns a batch into canonical frames (and, for
+`sleuth ingest`, into Parquet files with deterministic names, so a retried batch overwrites instead
+of duplicating) and returns its accounting; the driver merges accounting and applies the duplicate
+rule across batches. Locally the map runs on a `spawn` process pool (polars' thread pool deadlocks
+after `fork`); small jobs run in-process, where starting a pool would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from sleuth import schema, store
+from sleuth.config import Config
+from sleuth.reader import InputReport, parse_file
+from sleuth.sources import SourceSet
+from sleuth.timewindow import TimeWindow
+
+KEY = ["event_id", "content_hash"]
+_POOL_MIN_BYTES = 16 << 20  # below this, a process pool costs more than it saves
+
+
+class Progress(Protocol):
+    """Where long runs report how far they are (the CLI's progress bar)."""
+
+    def start(self, files: int) -> None: ...
+
+    def advance(self, files: int, records: int) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    reports: list[InputReport]
+    events: pl.DataFrame  # the kept rows (query-time) or their keys (ingest)
+    written: list[str] = field(default_factory=list)
+
+
+def parse_batch(paths: list[str], config: Config, window: TimeWindow | None = None) -> BatchResult:
+    """Parse a batch of files, keep rows inside `window`, drop duplicates within the batch."""
+    reports: list[InputReport] = []
+    frames: list[pl.DataFrame] = []
+    for path in paths:
+        report, parsed = parse_file(path, config)
+        events = parsed.get("events")
+        if events is not None and len(events):
+            if window is not None and window.bounded:
+                outside = events.filter(~window.expr("time"))
+                if len(outside):
+                    report.skipped["outside the time window"] += len(outside)
+                    report.kept -= len(outside)
+                events = events.filter(window.expr("time"))
+            frames.append(events)
+        reports.append(report)
+    events = pl.concat(frames) if frames else schema.empty("events")
+    return BatchResult(reports, drop_duplicates(events, reports))
+
+
+def drop_duplicates(events: pl.DataFrame, reports: list[InputReport]) -> pl.DataFrame:
+    """Keep the first copy of each (event_id, content) in input order; count the rest per input."""
+    first = events.select(pl.struct(KEY).is_first_distinct()).to_series()
+    if first.all():
+        return events
+    _count_duplicates(events.filter(~first), reports)
+    return events.filter(first)
+
+
+def _count_duplicates(duplicates: pl.DataFrame, reports: list[InputReport]) -> None:
+    by_path = {report.path: report for report in reports}
+    for origin, count in duplicates.group_by("origin").len().iter_rows():
+        report = by_path.get(origin)
+        if report is not None:
+            report.duplicate += count
+            report.kept -= count
+
+
+def batches(files: list[str], config: Config) -> list[list[str]]:
+    size = max(1, config.batch_files)
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def batch_id(paths: list[str]) -> str:
+    return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+
+
+def run_map(
+    function: Callable, jobs: list[tuple], config: Config, total_bytes: int, progress: Progress | None
+) -> Iterator[BatchResult]:
+    """Run `function(*job)` for each job, on a spawn pool when the work is large enough."""
+    workers = config.workers or os.cpu_count() or 1
+    if len(jobs) < 2 or workers < 2 or total_bytes < _POOL_MIN_BYTES:
+        results: Iterable[BatchResult] = (function(*job) for job in jobs)
+        yield from _with_progress(results, progress)
+        return
+    with _single_threaded_polars(), multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        yield from _with_progress(pool.imap_unordered(_star, [(function, job) for job in jobs]), progress)
+
+
+def _star(item: tuple) -> BatchResult:
+    function, job = item
+    return function(*job)
+
+
+def _with_progress(results: Iterable[BatchResult], progress: Progress | None) -> Iterator[BatchResult]:
+    for result in results:
+        if progress:
+            progress.advance(len(result.reports), sum(r.read for r in result.reports))
+        yield result
+
+
+@contextmanager
+def _single_threaded_polars():
+    """Each worker is one core's worth of work; polars threads on top would only contend."""
+    previous = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = previous
+
+
+def total_size(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
+        with suppress(OSError):
+            total += os.path.getsize(path)
+    return total
+
+
+# --- query time: parse into memory -----------------------------------------------------------
+
+
+def load_files(
+    sources: SourceSet, window: TimeWindow, config: Config, progress: Progress | None = None
+) -> tuple[pl.DataFrame, list[InputReport]]:
+    """Parse the raw files of `sources` into one deduplicated events frame plus per-input reports."""
+    paths = [f.path for f in sources.files]
+    jobs = [(batch, config, window) for batch in batches(paths, config)]
+    if progress:
+        progress.start(len(paths))
+    results = list(run_map(parse_batch, jobs, config, total_size(paths), progress))
+    reports = [report for result in results for report in result.reports]
+    frames = [result.events for result in results if len(result.events)]
+    events = pl.concat(frames) if frames else schema.empty("events")
+    events = drop_duplicates(events.sort("origin", "origin_index"), reports)
+    reports.sort(key=lambda r: r.path)
+    return events, reports
+
+
+# --- ingest: parse into the case store ---------------------------------------------------------
+
+
+def ingest_batch(paths: list[str], case: str, config: Config, window: TimeWindow | None) -> BatchResult:
+    """Worker: parse a batch, write its rows to the case store, return accounting and row keys."""
+    result = parse_batch(paths, config, window)
+    bid = batch_id(paths)
+    written = store.write_partitions(Path(case), "events", result.events, bid)
+    keys = result.events.select(
+        *KEY, "origin", pl.col("time").dt.date().alias("day"), pl.lit(bid).alias("batch")
+    )
+    return BatchResult(result.reports, keys, list(written.values()))
+
+
+def drop_cross_batch_duplicates(case: Path, keys: pl.DataFrame, existing: pl.DataFrame, reports: list[InputReport]):
+    """Apply the duplicate rule across batches and against what the case already held.
+
+    The copy kept is the one already in the store, else the one from the first batch in path order.
+    Part files holding a dropped copy are rewritten without it.
+    """
+    if keys.is_empty():
+        return
+    ranked = pl.concat(
+        [existing.select(*KEY, pl.lit(0, pl.Int64).alias("_rank")), keys.select(*KEY, pl.col("_rank").cast(pl.Int64))],
+        how="vertical",
+    )
+    first = ranked.select(pl.struct(KEY).is_first_distinct()).to_series()
+    dropped_keys = ranked.filter(~first).select(*KEY, "_rank").unique()
+    if dropped_keys.is_empty():
+        return
+    dropped = keys.with_columns(pl.col("_rank").cast(pl.Int64)).join(
+        dropped_keys, on=[*KEY, "_rank"], how="semi", nulls_equal=True
+    )
+    _count_duplicates(dropped, reports)
+    for (batch, day), rows in dropped.group_by("batch", "day").agg(pl.col(KEY[0]), pl.col(KEY[1])).rows_by_key(
+        ["batch", "day"]
+    ).items():
+        _rewrite_without(case, batch, day, rows)
+
+
+def _rewrite_without(case: Path, batch: str, day, rows: list) -> None:
+    event_ids, hashes = rows[0]
+    part = case / "events" / f"day={day.isoformat()}" / f"part-{batch}.parquet"
+    drop = pl.DataFrame({KEY[0]: event_ids, KEY[1]: hashes}, schema={k: schema.EVENTS[k] for k in KEY})
+    kept = pl.read_parquet(part).join(drop, on=KEY, how="anti", nulls_equal=True)
+    if kept.is_empty():
+        part.unlink()
+        return
+    tmp = part.with_suffix(".parquet.tmp")
+    kept.write_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, part)
+
+
+@dataclass
+class IngestSummary:
+    case: Path
+    inputs: list[InputReport]  # the inputs read by this run
+    unchanged: list[str]  # inputs already in the case with the same sha256, not read again
+    digests: list[str]
+    pruned: int
+    manifest: dict
+
+
+def ingest(
+    sources: SourceSet,
+    case: Path,
+    window: TimeWindow,
+    config: Config,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Build or extend the case store at `case` from the raw files of `sources`."""
+    manifest = store.prepare_case(case)
+    todo, unchanged = _new_inputs(sources, manifest)
+    jobs = [(batch, str(case), config, window) for batch in batches(todo, config)]
+    rank = {batch_id(job[0]): index + 1 for index, job in enumerate(jobs)}
+    if progress:
+        progress.start(len(todo))
+    results = list(run_map(ingest_batch, jobs, config, total_size(todo), progress))
+    reports = sorted((r for result in results for r in result.reports), key=lambda r: r.path)
+    keys = [result.events for result in results if len(result.events)]
+    if keys:
+        new_keys = pl.concat(keys).with_columns(pl.col("batch").replace_strict(rank).alias("_rank"))
+        new_keys = new_keys.sort("_rank", maintain_order=True)
+        written = {f for result in results for f in result.written}
+        existing = _existing_keys(case, new_keys, written)
+        drop_cross_batch_duplicates(case, new_keys, existing, reports)
+    _update_manifest(manifest, reports, sources)
+    store.save_manifest(case, manifest)
+    return IngestSummary(case, reports, unchanged, sources.digests, sources.pruned, manifest)
+
+
+def _new_inputs(sources: SourceSet, manifest: dict) -> tuple[list[str], list[str]]:
+    known = {entry["path"]: entry for entry in manifest["inputs"]}
+    todo: list[str] = []
+    unchanged: list[str] = []
+    for item in sources.files:
+        prior = known.get(item.path)
+        if prior and prior.get("sha256") and _same_file(item.path, prior):
+            unchanged.append(item.path)
+        else:
+            todo.append(item.path)
+    return todo, unchanged
+
+
+def _same_file(path: str, prior: dict) -> bool:
+    try:
+        if os.path.getsize(path) != prior.get("size"):
+            return False
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() == prior["sha256"]
+    except OSError:
+        return False
+
+
+def _existing_keys(case: Path, new_keys: pl.DataFrame, written: set[str]) -> pl.DataFrame:
+    days = {day.isoformat() for day in new_keys.get_column("day").unique().to_list()}
+    files = [
+        path
+        for path in store.partition_files(case, "events")
+        if path.parent.name.removeprefix("day=") in days and str(path.relative_to(case)) not in written
+    ]
+    if not files:
+        return pl.DataFrame(schema={k: schema.EVENTS[k] for k in KEY})
+    return pl.scan_parquet(files, hive_partitioning=False).select(KEY).collect()
+
+
+def _update_manifest(manifest: dict, reports: list[InputReport], sources: SourceSet) -> None:
+    entries = {entry["path"]: entry for entry in manifest["inputs"]}
+    for report in reports:
+        entries[report.path] = report.to_json()
+    manifest["inputs"] = [entries[path] for path in sorted(entries)]
+    manifest["digests"] = sorted(set(manifest.get("digests", [])) | set(sources.digests))
+    all_reports = [InputReport.from_json(entry) for entry in manifest["inputs"]]
+    manifest["totals"] = totals(all_reports, len(manifest["digests"]))
+    firsts = [r.first for r in all_reports if r.first]
+    lasts = [r.last for r in all_reports if r.last]
+    manifest["time_range"] = [min(firsts, default=None), max(lasts, default=None)]
+
+
+def totals(reports: list[InputReport], digests: int = 0) -> dict:
+    skipped: dict[str, int] = {}
+    for report in reports:
+        for reason, count in report.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    return {
+        "inputs": len(reports),
+        "inputs_skipped": sum(1 for r in reports if r.error),
+        "digest_files": digests,
+        "read": sum(r.read for r in reports),
+        "kept": sum(r.kept for r in reports),
+        "duplicate": sum(r.duplicate for r in reports),
+        "skipped": dict(sorted(skipped.items())),
+    }

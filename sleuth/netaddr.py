@@ -1,0 +1,43 @@
+"""IP addresses as they appear in logs: IPv4 with leading zeros, IPv6, service host names."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+
+_IPV4_LOOSE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=65536)
+def parse_ip(text: str | None) -> Address | None:
+    """The address in `text`, or None for host names such as ec2.amazonaws.com or "AWS Internal".
+
+    Anonymised logs write IPv4 octets with leading zeros (035.249.253.232), which Python's parser
+    rejects; they are read as decimal.
+    """
+    if not text:
+        return None
+    text = text.strip()
+    if _IPV4_LOOSE.match(text):
+        text = ".".join(str(int(part)) for part in text.split("."))
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def parse_network(text: str) -> Network | None:
+    """An address or CIDR given by a user (a bare address is a /32 or /128)."""
+    text = text.strip()
+    address, _, prefix = text.partition("/")
+    parsed = parse_ip(address)
+    if parsed is None:
+        return None
+    try:
+        return ipaddress.ip_network(f"{parsed}/{prefix}" if prefix else str(parsed), strict=False)
+    except ValueError:
+        return None

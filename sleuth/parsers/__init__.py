@@ -1,0 +1,41 @@
+"""The parser registry: one module per input format, chosen by content sniffing (handbook §2).
+
+A parser module exposes `NAME`, `FRAMES` (the canonical frames it fills),
+`sniff(head: bytes) -> bool` and `parse(data: bytes, origin: str, config) -> ParseResult`.
+Register a new module by adding it to `_MODULES`; a test checks that every module in this package
+is registered.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sleuth.parsers import cloudtrail
+
+_MODULES: tuple[ModuleType, ...] = (cloudtrail,)
+
+# Modules in this package that are helpers, not parsers.
+NOT_PARSERS = frozenset({"base"})
+
+
+def _build_registry(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:
+    registry: dict[str, ModuleType] = {}
+    for module in modules:
+        for attr in ("NAME", "FRAMES", "sniff", "parse"):
+            if not hasattr(module, attr):
+                raise TypeError(f"parser module {module.__name__} lacks {attr}")
+        if module.NAME in registry:
+            raise ValueError(f"two parsers are named {module.NAME!r}")
+        registry[module.NAME] = module
+    return registry
+
+
+REGISTRY: dict[str, ModuleType] = _build_registry(_MODULES)
+
+
+def detect(head: bytes) -> ModuleType | None:
+    """The first registered parser whose sniff accepts this head of decompressed content."""
+    for module in REGISTRY.values():
+        if module.sniff(head):
+            return module
+    return None

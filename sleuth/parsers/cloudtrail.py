@@ -1,0 +1,374 @@
+"""CloudTrail records in every shape AWS hands them out, into the `events` frame.
+
+Shapes (handbook §2): S3 delivery files `{"Records": [...]}`, bare arrays, JSON lines (CloudWatch Logs
+exports, EventBridge events carrying a record under `detail`), `aws cloudtrail lookup-events` output
+(each record a JSON *string* under `CloudTrailEvent`), console Event history downloads, and single
+records. Digest files are recognised and ignored.
+
+Speed: CloudTrail writes S3 files as one compact line whose records each begin with
+`{"eventVersion"`. In valid JSON that byte sequence after `},` can only start a new object, so
+replacing `},{"eventVersion"` with a newline turns the file into JSON lines in one C-speed pass, and
+polars parses those with an explicit schema, keeping the nested parameters as JSON text. Any file
+that does not fit (pretty-printed, other key order, broken records) takes the exact path: orjson per
+record, each bad record skipped with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import polars as pl
+
+from sleuth import schema
+from sleuth.config import Config
+from sleuth.parsers.base import ParseResult
+
+NAME = "cloudtrail"
+FRAMES = ("events",)
+
+_S = pl.String()
+_IDENTITY = pl.Struct(
+    {
+        "type": _S,
+        "principalId": _S,
+        "arn": _S,
+        "accountId": _S,
+        "accessKeyId": _S,
+        "userName": _S,
+        "invokedBy": _S,
+        "identityProvider": _S,
+        "sessionContext": pl.Struct(
+            {
+                "sessionIssuer": pl.Struct(
+                    {"type": _S, "principalId": _S, "arn": _S, "accountId": _S, "userName": _S}
+                ),
+                "attributes": pl.Struct({"creationDate": _S, "mfaAuthenticated": _S}),
+                "sourceIdentity": _S,
+                "ec2RoleDelivery": _S,
+            }
+        ),
+        "onBehalfOf": pl.Struct({"userId": _S, "identityStoreArn": _S}),
+    }
+)
+# Only the fields sleuth uses: schema inference over nested CloudTrail is the slow part (handbook §7).
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    "eventID": _S,
+    "eventTime": _S,
+    "eventSource": _S,
+    "eventName": _S,
+    "awsRegion": _S,
+    "sourceIPAddress": _S,
+    "userAgent": _S,
+    "errorCode": _S,
+    "errorMessage": _S,
+    "eventType": _S,
+    "eventCategory": _S,
+    "readOnly": _S,
+    "recipientAccountId": _S,
+    "requestID": _S,
+    "userIdentity": _IDENTITY,
+    "resources": pl.List(pl.Struct({"ARN": _S, "accountId": _S, "type": _S})),
+    "requestParameters": _S,
+    "responseElements": _S,
+    "additionalEventData": _S,
+}
+
+_RECORD_START = b'{"eventVersion"'
+_SPLIT_FROM = b'},{"eventVersion"'
+_SPLIT_TO = b'}\n{"eventVersion"'
+_WRAPPER = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
+_OPENING = re.compile(rb'\A\s*(\{\s*"Records"\s*:\s*)?\[\s*')
+_CLOSING = re.compile(rb'\s*\]\s*\}?\s*\Z')
+_DIGEST_KEYS = (b'"digestStartTime"', b'"digestPublicKeyFingerprint"')
+_SNIFF_KEYS = (b'"eventVersion"', b'"CloudTrailEvent"', b'"Records"')
+
+
+def sniff(head: bytes) -> bool:
+    start = head.lstrip()[:1]
+    if start not in (b"{", b"["):
+        return False
+    if any(key in head for key in _SNIFF_KEYS + _DIGEST_KEYS):
+        return True
+    return b'"eventTime"' in head and b'"eventSource"' in head
+
+
+def parse(data: bytes, origin: str, config: Config) -> ParseResult:
+    result = ParseResult(format=NAME)
+    stripped = data.strip()
+    if not stripped:
+        result.warnings.append("empty input: no records")
+        return result
+    if stripped.startswith(b"{") and any(key in stripped[:4096] for key in _DIGEST_KEYS):
+        result.ignored = "CloudTrail digest file"
+        return result
+    lines = _fast_lines(stripped)
+    raw = _read_lines(lines, config) if lines is not None else None
+    if raw is None:
+        raw = _exact_path(stripped, origin, config, result)
+    else:
+        result.read = len(raw)
+    result.frames["events"] = normalize(raw, origin, result)
+    return result
+
+
+def _fast_lines(data: bytes) -> list[bytes] | None:
+    """Split a compact CloudTrail file into one record per line, or None if it is not one."""
+    match = _WRAPPER.match(data)
+    if match:
+        body = data[match.end() :]
+        end = body.rfind(b"]")
+        body = body[:end].strip() if end >= 0 else body
+    elif data.startswith(b"["):
+        body = data[1 : data.rfind(b"]")].strip()
+    elif data.startswith(_RECORD_START):
+        body = data  # JSON lines, or one record
+    else:
+        return None
+    if not body:
+        return []
+    if not body.startswith(_RECORD_START):
+        return None
+    return body.replace(_SPLIT_FROM, _SPLIT_TO).split(b"\n")
+
+
+def _read_lines(lines: list[bytes], config: Config) -> pl.DataFrame | None:
+    """Parse JSON lines with the explicit schema, or None when any line is not a clean record."""
+    if not lines:
+        return pl.DataFrame(schema=RAW_SCHEMA)
+    if max(map(len, lines)) > config.max_record_bytes:
+        return None
+    try:
+        return pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA)
+    except Exception:  # polars raises several types for bad JSON; the exact path sorts it out
+        return None
+
+
+def _exact_path(data: bytes, origin: str, config: Config, result: ParseResult) -> pl.DataFrame:
+    """Record by record with orjson; every record read is kept or skipped with its reason."""
+    records = _records(data, result)
+    lines: list[bytes] = []
+    for record in records:
+        result.read += 1
+        line, reason = _clean_record(record, config)
+        if reason:
+            result.skip(reason)
+        else:
+            lines.append(line)
+    if not lines:
+        return pl.DataFrame(schema=RAW_SCHEMA)
+    try:
+        return pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA)
+    except Exception:
+        return _read_one_by_one(lines, result)
+
+
+def _records(data: bytes, result: ParseResult) -> list[Any]:
+    """The records of a document or of JSON lines, whatever the wrapper."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _json_lines(data, result, exc)
+    return _unwrap(document, result)
+
+
+def _json_lines(data: bytes, result: ParseResult, exc: Exception) -> list[Any]:
+    """A document that does not parse whole: JSON lines, or a compact file with broken records."""
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if len(lines) < 2 and _SPLIT_FROM in data:
+        lines = data.replace(_SPLIT_FROM, _SPLIT_TO).split(b"\n")
+        lines[0] = _OPENING.sub(b"", lines[0])
+        lines[-1] = _CLOSING.sub(b"", lines[-1])
+    elif len(lines) < 2:
+        result.warnings.append(f"invalid JSON: {exc}")
+        return []
+    records: list[Any] = []
+    bad = 0
+    for line in lines:
+        try:
+            records.extend(_unwrap(orjson.loads(line), result))
+        except orjson.JSONDecodeError as line_exc:
+            result.read += 1
+            result.skip("nesting too deep" if "depth" in str(line_exc) else "invalid JSON")
+            bad += 1
+    if bad:
+        result.warnings.append(f"{bad} record(s) are not valid JSON")
+    return records
+
+
+def _unwrap(document: Any, result: ParseResult) -> list[Any]:
+    if isinstance(document, list):
+        return [record for item in document for record in _unwrap_one(item)]
+    if isinstance(document, dict):
+        for key in ("Records", "Events", "events"):
+            if isinstance(document.get(key), list):
+                return [record for item in document[key] for record in _unwrap_one(item)]
+    return _unwrap_one(document)
+
+
+def _unwrap_one(item: Any) -> list[Any]:
+    """lookup-events entries carry the record as a JSON string; EventBridge carries it under detail."""
+    if isinstance(item, dict):
+        embedded = item.get("CloudTrailEvent")
+        if isinstance(embedded, str):
+            try:
+                return [orjson.loads(embedded)]
+            except orjson.JSONDecodeError:
+                return [embedded]  # counted as skipped by _clean_record
+        detail = item.get("detail")
+        if isinstance(detail, dict) and "eventTime" not in item and "eventTime" in detail:
+            return [detail]
+    return [item]
+
+
+def _clean_record(record: Any, config: Config) -> tuple[bytes, str | None]:
+    if not isinstance(record, dict):
+        return b"", "not a JSON object"
+    if not record.get("eventTime"):
+        return b"", "no eventTime"
+    record = _coerce(record, RAW_SCHEMA)
+    line = orjson.dumps(record)
+    if len(line) > config.max_record_bytes:
+        return b"", "record too large"
+    return line, None
+
+
+def _coerce(value: dict, fields: dict[str, pl.DataType]) -> dict:
+    """Drop struct and list fields whose JSON type is wrong, so one odd record cannot sink a file."""
+    out = dict(value)
+    for name, dtype in fields.items():
+        item = out.get(name)
+        if item is None:
+            continue
+        if isinstance(dtype, pl.Struct):
+            out[name] = _coerce(item, {f.name: f.dtype for f in dtype.fields}) if isinstance(item, dict) else None
+        elif isinstance(dtype, pl.List):
+            inner = {f.name: f.dtype for f in dtype.inner.fields}  # type: ignore[union-attr]
+            out[name] = [_coerce(x, inner) for x in item if isinstance(x, dict)] if isinstance(item, list) else None
+    return out
+
+
+def _read_one_by_one(lines: list[bytes], result: ParseResult) -> pl.DataFrame:
+    frames = []
+    for line in lines:
+        try:
+            frames.append(pl.read_ndjson(line, schema=RAW_SCHEMA))
+        except Exception:
+            result.skip("unreadable record")
+    return pl.concat(frames) if frames else pl.DataFrame(schema=RAW_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation: raw CloudTrail columns -> the canonical events frame.
+
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S")
+
+
+def _time(column: str) -> pl.Expr:
+    text = pl.col(column).str.strip_chars()
+    return pl.coalesce(
+        [text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC") for fmt in _TIME_FORMATS]
+    )
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr.str.len_bytes() > 0).then(expr)
+
+
+def _principal(identity: pl.Expr) -> pl.Expr:
+    """The stable identity behind a record (handbook §3), by userIdentity.type."""
+    kind = identity.struct.field("type")
+    arn = _blank_to_null(identity.struct.field("arn"))
+    issuer_arn = _blank_to_null(identity.struct.field("sessionContext").struct.field("sessionIssuer").struct.field("arn"))
+    principal_id = _blank_to_null(identity.struct.field("principalId"))
+    account = _blank_to_null(identity.struct.field("accountId"))
+    role_from_session_arn = arn.str.replace(r"^arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/.*$", "arn:$1:iam::$2:role/$3")
+    behalf = identity.struct.field("onBehalfOf")
+    identity_center = behalf.struct.field("identityStoreArn") + "/user/" + behalf.struct.field("userId")
+    return (
+        pl.when(kind == "AssumedRole")
+        .then(pl.coalesce(issuer_arn, role_from_session_arn))
+        .when(kind == "AWSService")
+        .then(identity.struct.field("invokedBy"))
+        .when(kind == "AWSAccount")
+        .then(pl.coalesce(account, principal_id))
+        .when(kind == "IdentityCenterUser")
+        .then(pl.coalesce(identity_center, principal_id))
+        .when(kind.is_in(["SAMLUser", "WebIdentityUser"]))
+        .then(pl.coalesce(_blank_to_null(identity.struct.field("userName")), principal_id))
+        .otherwise(pl.coalesce(arn, principal_id, _blank_to_null(identity.struct.field("invokedBy"))))
+    )
+
+
+def _session(identity: pl.Expr) -> pl.Expr:
+    """`<rolePrincipalId>:<sessionName>` for role and federated sessions."""
+    kind = identity.struct.field("type")
+    principal_id = identity.struct.field("principalId")
+    arn = identity.struct.field("arn")
+    issuer_id = identity.struct.field("sessionContext").struct.field("sessionIssuer").struct.field("principalId")
+    session_name = arn.str.extract(r"/([^/]+)$", 1)
+    derived = pl.when(principal_id.str.contains(":")).then(principal_id).otherwise(issuer_id + ":" + session_name)
+    return pl.when(kind.is_in(["AssumedRole", "FederatedUser"])).then(derived)
+
+
+def _user_name(identity: pl.Expr) -> pl.Expr:
+    issuer = identity.struct.field("sessionContext").struct.field("sessionIssuer")
+    return pl.coalesce(
+        _blank_to_null(identity.struct.field("userName")),
+        _blank_to_null(issuer.struct.field("userName")),
+    )
+
+
+def _mfa() -> pl.Expr:
+    attributes = pl.col("userIdentity").struct.field("sessionContext").struct.field("attributes")
+    session_mfa = attributes.struct.field("mfaAuthenticated").str.to_lowercase() == "true"
+    console_mfa = pl.col("additionalEventData").str.json_path_match("$.MFAUsed").str.to_lowercase() == "yes"
+    return pl.when(session_mfa | console_mfa).then(True).when(session_mfa.is_not_null()).then(False).otherwise(
+        console_mfa
+    )
+
+
+def normalize(raw: pl.DataFrame, origin: str, result: ParseResult) -> pl.DataFrame:
+    """Raw CloudTrail columns to the canonical `events` frame; records without a usable time are skipped."""
+    identity = pl.col("userIdentity")
+    events = raw.with_row_index("origin_index").select(
+        _blank_to_null(pl.col("eventID")).alias("event_id"),
+        _time("eventTime").alias("time"),
+        pl.coalesce(_blank_to_null(pl.col("recipientAccountId")), identity.struct.field("accountId")).alias("account"),
+        pl.col("awsRegion").alias("region"),
+        pl.col("eventSource").alias("service"),
+        pl.col("eventName").alias("action"),
+        pl.col("eventType").alias("event_type"),
+        pl.col("eventCategory").alias("event_category"),
+        (pl.col("readOnly").str.to_lowercase() == "true").alias("read_only"),
+        _blank_to_null(pl.col("errorCode")).alias("error_code"),
+        _blank_to_null(pl.col("errorMessage")).alias("error_message"),
+        identity.struct.field("type").alias("actor_type"),
+        _blank_to_null(identity.struct.field("arn")).alias("actor_arn"),
+        _principal(identity).alias("principal"),
+        _session(identity).alias("session"),
+        _blank_to_null(identity.struct.field("accessKeyId")).alias("access_key"),
+        _user_name(identity).alias("user_name"),
+        pl.col("sourceIPAddress").alias("src_ip"),
+        pl.col("userAgent").alias("user_agent"),
+        _mfa().alias("mfa"),
+        pl.col("resources").list.eval(pl.element().struct.field("ARN")).list.drop_nulls().alias("resources"),
+        pl.col("requestParameters").alias("request"),
+        pl.col("responseElements").alias("response"),
+        pl.col("additionalEventData").alias("additional"),
+        pl.col("requestID").alias("request_id"),
+        pl.lit(origin).alias("origin"),
+        pl.col("origin_index").cast(pl.Int64),
+        pl.col("eventTime").is_null().alias("_no_time"),
+    )
+    unusable = events.filter(pl.col("time").is_null())
+    if len(unusable):
+        missing = int(unusable["_no_time"].sum())
+        result.skip("no eventTime", missing)
+        result.skip("unparseable eventTime", len(unusable) - missing)
+        events = events.filter(pl.col("time").is_not_null())
+    events = events.drop("_no_time")
+    content = [c for c in events.columns if c not in ("origin", "origin_index")]
+    events = events.with_columns(pl.struct(content).hash(seed=0).alias("content_hash"))
+    return schema.conform(events, "events")

@@ -1,0 +1,144 @@
+"""Renderers: a `Document` to text in one of the CLI contract's formats (handbook §5).
+
+table: rich tables for a terminal; markdown: for tickets; json: the versioned contract with
+`"schema": "sleuth/<kind>/v1"` first; jsonl and csv: the document's primary records, one per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sleuth.report import escape
+from sleuth.report.document import Document, Section
+
+FORMATS = ("table", "markdown", "json", "jsonl", "csv")
+EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+              ".csv": "csv", ".txt": "table"}
+_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+
+
+def render(document: Document, fmt: str, *, width: int = 120, color: bool = False, max_cell: int = 80) -> str:
+    if fmt == "table":
+        return render_table(document, width=width, color=color, max_cell=max_cell)
+    if fmt == "markdown":
+        return render_markdown(document)
+    if fmt == "json":
+        return render_json(document)
+    if fmt == "jsonl":
+        return render_jsonl(document)
+    if fmt == "csv":
+        return render_csv(document)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def cell_text(value: Any) -> str:
+    """A value as plain text, before the escaping of any one output."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.microsecond == 0 else value.isoformat().replace(
+            "+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(cell_text(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+    return str(value)
+
+
+# --- terminal --------------------------------------------------------------------------------
+
+
+def render_table(document: Document, *, width: int, color: bool, max_cell: int) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system="standard" if color else None,
+                      force_terminal=color, no_color=not color, highlight=False, emoji=False, markup=False)
+    if document.headline:
+        console.print(Text(escape.terminal(document.headline)))
+    for section in document.sections:
+        console.print(_rich_table(section, max_cell))
+    return buffer.getvalue()
+
+
+def _rich_table(section: Section, max_cell: int) -> Table | Text:
+    title = Text(escape.terminal(section.title), style="bold")
+    if not section.rows:
+        return Text.assemble(title, Text(f": {section.empty}\n"))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in section.columns:
+        table.add_column(Text(column), overflow="fold")
+    limits = [section.limits.get(column, max_cell) for column in section.columns]
+    for row in section.rows:
+        table.add_row(*(Text(escape.terminal(cell_text(v), limit) or "-") for v, limit in zip(row, limits, strict=True)))
+    if section.note:
+        table.caption = Text(escape.terminal(section.note))
+        table.caption_justify = "left"
+    return table
+
+
+# --- markdown --------------------------------------------------------------------------------
+
+
+def render_markdown(document: Document) -> str:
+    lines: list[str] = []
+    if document.headline:
+        lines += [escape.markdown(document.headline), ""]
+    for section in document.sections:
+        lines += [f"## {escape.markdown(section.title)}", ""]
+        if not section.rows:
+            lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
+            continue
+        lines.append("| " + " | ".join(escape.markdown(c) for c in section.columns) + " |")
+        lines.append("|" + "---|" * len(section.columns))
+        for row in section.rows:
+            lines.append("| " + " | ".join(escape.markdown(cell_text(v)) for v in row) + " |")
+        lines.append("")
+        if section.note:
+            lines += [escape.markdown(section.note), ""]
+    return "\n".join(lines)
+
+
+# --- machine formats -------------------------------------------------------------------------
+
+
+def render_json(document: Document) -> str:
+    payload = {"schema": document.schema, **document.data}
+    return orjson.dumps(payload, option=_JSON_OPTIONS | orjson.OPT_INDENT_2, default=_json_default).decode() + "\n"
+
+
+def render_jsonl(document: Document) -> str:
+    return "".join(
+        orjson.dumps(record, option=_JSON_OPTIONS, default=_json_default).decode() + "\n" for record in document.records
+    )
+
+
+def render_csv(document: Document) -> str:
+    buffer = io.StringIO()
+    if not document.records:
+        return ""
+    columns = list(document.records[0])
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for record in document.records:
+        writer.writerow([escape.csv_cell(escape.visible(cell_text(record.get(column)))) for column in columns])
+    return buffer.getvalue()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)

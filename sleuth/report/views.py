@@ -1,0 +1,128 @@
+"""Views: the result of each library call as a `Document` (what to show, in which order)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import polars as pl
+
+from sleuth.coverage import Coverage
+from sleuth.ingest import IngestSummary
+from sleuth.report.document import Document, Section
+from sleuth.search import SearchResult
+
+SEARCH_TABLE = ["time", "account", "principal", "action", "error_code", "src_ip", "user_agent", "event_id"]
+SEARCH_LIMITS = {"principal": 40, "user_agent": 30, "error_code": 24, "event_id": 36}
+SEARCH_RECORD = [
+    "event_id", "time", "account", "region", "service", "action", "event_type", "read_only", "error_code",
+    "error_message", "actor_type", "actor_arn", "principal", "session", "access_key", "user_name", "src_ip",
+    "user_agent", "mfa", "resources", "origin",
+]
+_JSON_TEXT = ("request", "response", "additional")
+
+
+def _json_or_text(text: str | None) -> Any:
+    """Nested parameters kept as JSON text become JSON again in JSON output."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def short_principal() -> pl.Expr:
+    """In a terminal table the account has its own column: user/bert-jan instead of the whole ARN."""
+    return pl.col("principal").str.replace(r"^arn:[^:]+:(iam|sts)::\d+:", "")
+
+
+def search_document(result: SearchResult) -> Document:
+    events = result.events
+    records = [
+        {**row, **{name: _json_or_text(row_json) for name, row_json in zip(_JSON_TEXT, extra, strict=True)}}
+        for row, extra in zip(
+            events.select(SEARCH_RECORD).iter_rows(named=True), events.select(_JSON_TEXT).iter_rows(), strict=True
+        )
+    ]
+    shown = f"{len(events)} of {result.total}" if len(events) < result.total else str(result.total)
+    section = Section(
+        title=f"Events ({shown})",
+        columns=SEARCH_TABLE,
+        rows=[list(row) for row in events.select(SEARCH_TABLE).with_columns(short_principal()).iter_rows()],
+        empty="no event matches",
+        limits=SEARCH_LIMITS,
+    )
+    data = {"count": len(records), "total": result.total, "events": records}
+    return Document("search", data, records, [section])
+
+
+def coverage_document(result: Coverage) -> Document:
+    cells = result.cells.rename({"first": "first_event", "last": "last_event"})
+    records = cells.to_dicts()
+    gaps = [
+        {"account": g.account, "start": g.start, "end": g.end, "hours": g.hours} for g in result.gaps
+    ]
+    tampering = result.tampering.to_dicts()
+    skipped = [{"path": r.path, "reason": r.error} for r in result.skipped_inputs]
+    data = {
+        "totals": result.totals,
+        "coverage": records,
+        "gaps": gaps,
+        "tampering": tampering,
+        "skipped_inputs": skipped,
+        "digest_files": result.digests,
+        "pruned_by_key_date": result.pruned,
+        "ignored_files": result.ignored,
+        "warnings": result.warnings,
+    }
+    t = result.totals
+    headline = (
+        f"{t['inputs']} inputs, {t['read']} records read: {t['kept']} kept, {t['duplicate']} duplicate, "
+        f"{sum(t['skipped'].values())} skipped; {result.digests} digest files; "
+        f"{result.pruned} files outside the time window"
+    )
+    sections = [
+        Section("Coverage: account x region x day", list(cells.columns), [list(r) for r in cells.iter_rows()],
+                empty="no events"),
+        Section("Gaps: hours without events inside the covered span", ["account", "start", "end", "hours"],
+                [list(g.values()) for g in gaps], empty="no gap"),
+        Section("Logging tampering", ["time", "principal", "action", "what", "error_code", "src_ip", "event_id"],
+                [list(row) for row in result.tampering.select(
+                    "time", "principal", "action", "what", "error_code", "src_ip", "event_id").iter_rows()],
+                empty="no tampering event found"),
+        Section("Skipped inputs", ["path", "reason"], [[s["path"], s["reason"]] for s in skipped], empty="none"),
+        Section("Records skipped", ["reason", "records"], [list(i) for i in t["skipped"].items()], empty="none"),
+    ]
+    return Document("sources", data, records, sections, headline)
+
+
+def ingest_document(summary: IngestSummary) -> Document:
+    totals = summary.manifest["totals"]
+    run = {
+        "read": sum(r.read for r in summary.inputs),
+        "kept": sum(r.kept for r in summary.inputs),
+        "duplicate": sum(r.duplicate for r in summary.inputs),
+        "skipped": sum(sum(r.skipped.values()) for r in summary.inputs),
+    }
+    records = [r.to_json() for r in summary.inputs]
+    data = {
+        "case": str(summary.case),
+        "run": {"inputs": len(summary.inputs), "unchanged_inputs": len(summary.unchanged),
+                "digest_files": len(summary.digests), "pruned_by_key_date": summary.pruned, **run},
+        "totals": totals,
+        "time_range": summary.manifest["time_range"],
+        "inputs": records,
+    }
+    headline = (
+        f"{summary.case}: read {run['read']} records from {len(summary.inputs)} inputs: {run['kept']} kept, "
+        f"{run['duplicate']} duplicate, {run['skipped']} skipped ({len(summary.unchanged)} inputs unchanged, "
+        f"{len(summary.digests)} digest files). The case holds {totals['kept']} records."
+    )
+    rows = [[r.path, r.format, r.read, r.kept, r.duplicate, sum(r.skipped.values()), r.error or ""]
+            for r in summary.inputs if r.error or r.skipped or r.duplicate]
+    section = Section("Inputs with duplicates, skipped records or errors",
+                      ["path", "format", "read", "kept", "duplicate", "skipped", "error"], rows, empty="none")
+    return Document("ingest", data, records, [section], headline)
+
+

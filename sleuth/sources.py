@@ -1,0 +1,144 @@
+"""Turning `-s` arguments into inputs: files, folders (recursive), globs and case stores.
+
+Files laid out as AWS delivers them (`AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/...`) carry
+their account, region and delivery day in the key, so whole days outside the time window are
+skipped before a file is opened. The key date is the *delivery* day: records from late on one day
+land under the next day's prefix, hence the slack of a day on each side (handbook §2).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from sleuth.config import Config
+from sleuth.errors import SourceError
+from sleuth.timewindow import TimeWindow
+
+AWSLOGS_KEY = re.compile(
+    r"(?:^|/)AWSLogs/(?:(?P<org>o-[a-z0-9]+)/)?(?P<account>\d{12})/(?P<service>[A-Za-z0-9-]+)/"
+    r"(?P<region>[a-z0-9-]+)/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
+)
+_DIGEST_SERVICE = "CloudTrail-Digest"
+_DIGEST_NAME = re.compile(r"_CloudTrail-Digest_")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_IGNORED_NAMES = {".DS_Store", "manifest.json", "_SUCCESS"}
+# Documentation that ships beside log exports (datasets, archives): not logs, not worth a warning.
+_DOC_NAME = re.compile(r"^(README|LICENSE|LICENCE|NOTICE|COPYING|CHANGELOG)([._-].*)?$|\.(md|rst|pdf|html?)$", re.I)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    account: str | None = None
+    region: str | None = None
+    key_date: date | None = None
+
+
+@dataclass
+class SourceSet:
+    """Everything the -s arguments named, after pruning by time."""
+
+    files: list[InputFile] = field(default_factory=list)
+    cases: list[Path] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)  # CloudTrail digest files, skipped unread
+    pruned: int = 0  # files whose key date lies outside the window
+    ignored: list[str] = field(default_factory=list)  # documentation files beside the logs
+
+
+def key_layout(path: str) -> dict | None:
+    """Account, region, service and delivery day from an AWSLogs key, or None."""
+    match = AWSLOGS_KEY.search(path.replace(os.sep, "/"))
+    if not match:
+        return None
+    try:
+        day = date(int(match["year"]), int(match["month"]), int(match["day"]))
+    except ValueError:
+        return None
+    return {"account": match["account"], "region": match["region"], "service": match["service"], "day": day}
+
+
+def is_case_store(path: Path) -> bool:
+    from sleuth.store import is_case_store as _is_case
+
+    return _is_case(path)
+
+
+def resolve(arguments: list[str], window: TimeWindow, config: Config) -> SourceSet:
+    """Expand -s arguments into input files and case stores, pruning days outside `window`."""
+    found = SourceSet()
+    seen: set[str] = set()
+    for argument in arguments:
+        for path in _expand(argument, found):
+            key = os.path.realpath(path)
+            if key not in seen:
+                seen.add(key)
+                _classify(path, window, config, found)
+        if len(found.files) > config.max_files:
+            raise SourceError(
+                f"more than {config.max_files} input files under {argument}",
+                "narrow the sources or the time window, or raise max_files in sleuth.toml",
+            )
+    found.files.sort(key=lambda f: f.path)
+    return found
+
+
+def _expand(argument: str, found: SourceSet) -> list[str]:
+    if argument.startswith("s3://"):
+        raise SourceError(
+            f"{argument}: reading straight from S3 is not available in this version",
+            "download the prefix first (aws s3 sync s3://... ./logs) and pass the folder",
+        )
+    if _GLOB_CHARS.search(argument) and not os.path.exists(argument):
+        matches = sorted(glob.glob(argument, recursive=True))
+        if not matches:
+            raise SourceError(f"{argument}: the pattern matches no file", "check the pattern and quote it")
+        return [p for m in matches for p in _walk(Path(m), found)]
+    path = Path(argument)
+    if not path.exists():
+        raise SourceError(f"{argument}: no such file or folder", "give an existing file, folder, glob or case")
+    return _walk(path, found)
+
+
+def _walk(path: Path, found: SourceSet) -> list[str]:
+    if path.is_file():
+        return [str(path)]
+    if is_case_store(path):
+        found.cases.append(path)
+        return []
+    files: list[str] = []
+    for folder, subfolders, names in os.walk(path):
+        here = Path(folder)
+        for sub in list(subfolders):
+            if sub.startswith(".") or is_case_store(here / sub):
+                subfolders.remove(sub)
+                if not sub.startswith("."):
+                    found.cases.append(here / sub)
+        subfolders.sort()
+        files.extend(str(here / name) for name in sorted(names) if not _ignored(name))
+    return files
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(".") or name in _IGNORED_NAMES
+
+
+def _classify(path: str, window: TimeWindow, config: Config, found: SourceSet) -> None:
+    if _DOC_NAME.search(os.path.basename(path)):
+        found.ignored.append(path)
+        return
+    layout = key_layout(path)
+    if _DIGEST_NAME.search(os.path.basename(path)) or (layout and layout["service"] == _DIGEST_SERVICE):
+        found.digests.append(path)
+        return
+    if layout is None:
+        found.files.append(InputFile(path))
+        return
+    if not window.may_hold_key_day(layout["day"], config.key_date_slack_days):
+        found.pruned += 1
+        return
+    found.files.append(InputFile(path, layout["account"], layout["region"], layout["day"]))
