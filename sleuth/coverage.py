@@ -11,7 +11,7 @@ from importlib import resources
 import polars as pl
 
 from sleuth.config import Config
-from sleuth.dataset import Dataset
+from sleuth.dataset import Dataset, input_warnings
 from sleuth.ingest import totals
 from sleuth.reader import InputReport
 
@@ -74,7 +74,7 @@ def coverage(dataset: Dataset, config: Config) -> Coverage:
         gaps=find_gaps(events, config.gap_min_hours),
         tampering=tampering,
         skipped_inputs=[r for r in dataset.inputs if r.error],
-        warnings=dataset.warnings,
+        warnings=input_warnings(dataset.inputs),
         digests=len(dataset.sources.digests),
         pruned=dataset.sources.pruned,
         ignored=dataset.sources.ignored,

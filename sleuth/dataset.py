@@ -21,11 +21,12 @@ class Dataset:
     inputs: list[InputReport] = field(default_factory=list)
     sources: SourceSet = field(default_factory=SourceSet)
     window: TimeWindow = field(default_factory=TimeWindow)
+    read_now: list[InputReport] = field(default_factory=list)  # raw files parsed by this call
 
     @property
     def warnings(self) -> list[str]:
-        """One line per input that lost something or could not be read, naming the file and why."""
-        return input_warnings(self.inputs)
+        """Problems with the inputs read by this call (a case's are shown by `sleuth sources`)."""
+        return input_warnings(self.read_now)
 
 
 def input_warnings(inputs: list[InputReport]) -> list[str]:
@@ -50,6 +51,7 @@ def open_dataset(
     sources = resolve(arguments, window, config)
     frames: list[pl.LazyFrame] = []
     inputs: list[InputReport] = []
+    reports: list[InputReport] = []
     for case in sources.cases:
         frames.append(store.scan(case, "events", window))
         manifest = store.load_manifest(case)
@@ -65,4 +67,4 @@ def open_dataset(
         events_lazy = frames[0]
     else:  # several sources may hold the same records: the duplicate rule applies across them
         events_lazy = pl.concat(frames).unique(subset=KEY, keep="first", maintain_order=True)
-    return Dataset(events_lazy, inputs, sources, window)
+    return Dataset(events_lazy, inputs, sources, window, reports)

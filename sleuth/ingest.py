@@ -13,10 +13,10 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 

@@ -109,6 +109,7 @@ def gunzip_capped(data: bytes, limit: int) -> bytes:
             if not chunk and not pending:
                 break
         if not inflater.eof:
+            out.append(inflater.flush())
             raise TruncatedGzip(b"".join(out))
         remaining = inflater.unused_data.lstrip(b"\x00")  # some writers pad members with NULs
         if remaining and not remaining.startswith(GZIP_MAGIC):
@@ -162,8 +163,9 @@ def parse_bytes(raw: bytes, display: str, config: Config, report: InputReport) -
     report.format = module.NAME
     result = module.parse(data, display, config)
     report.read, report.skipped, report.ignored = result.read, result.skipped, result.ignored
+    report.error = result.error
     report.warnings.extend(result.warnings)
-    if result.read == 0 and not result.ignored and not report.warnings:
+    if result.read == 0 and not (result.ignored or result.error or report.warnings):
         report.warnings.append("no records")
     report.kept = result.kept
     _time_range(report, result.frames)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SleuthError as exc:
-        console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+        console = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
         console.print(Text("sleuth: error: " + escape.terminal(exc.message), style="red"))
         if exc.fix:
             console.print(Text("  fix: " + escape.terminal(exc.fix)))

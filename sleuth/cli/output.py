@@ -23,7 +23,7 @@ MAX_WARNINGS_SHOWN = 20
 
 
 def stderr_console(run: Run) -> Console:
-    return Console(stderr=True, highlight=False, markup=False, emoji=False, no_color=not run.color)
+    return Console(stderr=True, highlight=False, markup=False, emoji=False, no_color=not run.color, soft_wrap=True)
 
 
 def emit(run: Run, document: Document, fmt: str | None, output: Path | None, force: bool) -> None:

@@ -18,6 +18,7 @@ class ParseResult:
     skipped: Counter = field(default_factory=Counter)  # reason -> records
     warnings: list[str] = field(default_factory=list)
     ignored: str | None = None  # set when the whole input is knowingly not data (a digest file)
+    error: str | None = None  # set when the whole input is unreadable (it is skipped)
 
     @property
     def kept(self) -> int:

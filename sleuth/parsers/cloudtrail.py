@@ -181,19 +181,15 @@ def _json_lines(data: bytes, result: ParseResult, exc: Exception) -> list[Any]:
         lines[0] = _OPENING.sub(b"", lines[0])
         lines[-1] = _CLOSING.sub(b"", lines[-1])
     elif len(lines) < 2:
-        result.warnings.append(f"invalid JSON: {exc}")
+        result.error = f"invalid JSON: {exc}"
         return []
     records: list[Any] = []
-    bad = 0
     for line in lines:
         try:
             records.extend(_unwrap(orjson.loads(line), result))
         except orjson.JSONDecodeError as line_exc:
             result.read += 1
             result.skip("nesting too deep" if "depth" in str(line_exc) else "invalid JSON")
-            bad += 1
-    if bad:
-        result.warnings.append(f"{bad} record(s) are not valid JSON")
     return records
 
 
@@ -313,10 +309,13 @@ def _session(identity: pl.Expr) -> pl.Expr:
 
 
 def _user_name(identity: pl.Expr) -> pl.Expr:
+    """The user's name; for a role session the role's name; for a federated user its own name."""
+    kind = identity.struct.field("type")
     issuer = identity.struct.field("sessionContext").struct.field("sessionIssuer")
+    from_arn = identity.struct.field("arn").str.extract(r"/([^/]+)$", 1)
     return pl.coalesce(
         _blank_to_null(identity.struct.field("userName")),
-        _blank_to_null(issuer.struct.field("userName")),
+        pl.when(kind == "FederatedUser").then(from_arn).otherwise(_blank_to_null(issuer.struct.field("userName"))),
     )
 
 

@@ -9,7 +9,7 @@ import re
 
 # C0 and C1 controls, DEL, and the bidirectional overrides/isolates that reorder what a reader sees.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]!|~])")
 _MARKDOWN_LINE_START = ("#", "-", "+", "=")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

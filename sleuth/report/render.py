@@ -23,6 +23,7 @@ from sleuth.report.document import Document, Section
 FORMATS = ("table", "markdown", "json", "jsonl", "csv")
 EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".csv": "csv", ".txt": "table"}
+_KEEP_WHOLE = 20  # terminal columns whose longest cell is this short are never truncated
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
@@ -79,11 +80,16 @@ def _rich_table(section: Section, max_cell: int) -> Table | Text:
     if not section.rows:
         return Text.assemble(title, Text(f": {section.empty}\n"))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in section.columns:
-        table.add_column(Text(column), overflow="fold")
     limits = [section.limits.get(column, max_cell) for column in section.columns]
-    for row in section.rows:
-        table.add_row(*(Text(escape.terminal(cell_text(v), limit) or "-") for v, limit in zip(row, limits, strict=True)))
+    cells = [[escape.terminal(cell_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
+             for row in section.rows]
+    for index, column in enumerate(section.columns):
+        longest = max(len(column), *(len(row[index]) for row in cells))
+        # Short values (times, ids, counts) are kept whole; long ones give way with an ellipsis.
+        table.add_column(Text(column), no_wrap=True, overflow="ellipsis",
+                         min_width=longest if longest <= _KEEP_WHOLE else None)
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))
     if section.note:
         table.caption = Text(escape.terminal(section.note))
         table.caption_justify = "left"
