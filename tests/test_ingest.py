@@ -16,7 +16,8 @@ from sleuth.timewindow import TimeWindow
 from tests.conftest import BROKEN, INCIDENT, SHAPES, raw_records, run_cli
 
 
-def do_ingest(sources, case, config=Config(), window=TimeWindow()):
+def do_ingest(sources, case, config=None, window=None):
+    config, window = config or Config(), window or TimeWindow()
     return ingest(resolve([str(s) for s in sources], window, config), case, window, config)
 
 
@@ -33,8 +34,7 @@ def test_manifest_and_partitions(tmp_path):
     assert manifest["totals"]["duplicate"] == 33 and manifest["digests"]
     entry = manifest["inputs"][0]
     assert {"path", "size", "sha256", "format", "records", "time_range"} <= set(entry)
-    assert sorted(p.name for p in (case / "events").iterdir()) == [
-        "day=2026-03-01", "day=2026-03-02", "day=2026-03-03"]
+    assert sorted(p.name for p in (case / "events").iterdir()) == ["day=2026-03-01", "day=2026-03-02", "day=2026-03-03"]
     assert len(events(case)) == 123 == len({r["eventID"] for r in raw_records(INCIDENT)})
     assert manifest["time_range"][0].startswith("2026-03-01")
     assert summary.manifest == manifest
