@@ -63,8 +63,9 @@ def coverage(dataset: Dataset, config: Config) -> Coverage:
     )
     tampering = (
         events.join(tampering_actions().lazy(), on=["service", "action"], how="inner")
-        .select("time", "account", "region", "action", "what", "principal", "src_ip", "user_agent", "error_code",
-                "event_id")
+        .select(
+            "time", "account", "region", "action", "what", "principal", "src_ip", "user_agent", "error_code", "event_id"
+        )
         .sort("time")
         .collect()
     )
@@ -97,4 +98,3 @@ def find_gaps(events: pl.LazyFrame, min_hours: int) -> list[Gap]:
         Gap(account, hour + timedelta(hours=1), next_hour, int(silent))
         for account, hour, next_hour, silent in hours.select("account", "hour", "next", "silent").iter_rows()
     ]
-

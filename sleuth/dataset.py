@@ -43,9 +43,7 @@ def input_warnings(inputs: list[InputReport]) -> list[str]:
     return lines
 
 
-def open_dataset(
-    arguments: list[str], window: TimeWindow, config: Config, progress: Progress | None = None
-) -> Dataset:
+def open_dataset(arguments: list[str], window: TimeWindow, config: Config, progress: Progress | None = None) -> Dataset:
     if not arguments:
         raise SourceError("no sources given", "pass -s FILE|FOLDER|CASE, or set SLEUTH_SOURCES")
     sources = resolve(arguments, window, config)

@@ -167,9 +167,7 @@ def ingest_batch(paths: list[str], case: str, config: Config, window: TimeWindow
     result = parse_batch(paths, config, window)
     bid = batch_id(paths)
     written = store.write_partitions(Path(case), "events", result.events, bid)
-    keys = result.events.select(
-        *KEY, "origin", pl.col("time").dt.date().alias("day"), pl.lit(bid).alias("batch")
-    )
+    keys = result.events.select(*KEY, "origin", pl.col("time").dt.date().alias("day"), pl.lit(bid).alias("batch"))
     return BatchResult(result.reports, keys, list(written.values()))
 
 
@@ -193,9 +191,9 @@ def drop_cross_batch_duplicates(case: Path, keys: pl.DataFrame, existing: pl.Dat
         dropped_keys, on=[*KEY, "_rank"], how="semi", nulls_equal=True
     )
     _count_duplicates(dropped, reports)
-    for (batch, day), rows in dropped.group_by("batch", "day").agg(pl.col(KEY[0]), pl.col(KEY[1])).rows_by_key(
-        ["batch", "day"]
-    ).items():
+    for (batch, day), rows in (
+        dropped.group_by("batch", "day").agg(pl.col(KEY[0]), pl.col(KEY[1])).rows_by_key(["batch", "day"]).items()
+    ):
         _rewrite_without(case, batch, day, rows)
 
 

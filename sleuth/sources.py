@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sleuth.config import Config
 from sleuth.errors import SourceError
+from sleuth.store import is_case_store
 from sleuth.timewindow import TimeWindow
 
 AWSLOGS_KEY = re.compile(
@@ -60,12 +61,6 @@ def key_layout(path: str) -> dict | None:
     except ValueError:
         return None
     return {"account": match["account"], "region": match["region"], "service": match["service"], "day": day}
-
-
-def is_case_store(path: Path) -> bool:
-    from sleuth.store import is_case_store as _is_case
-
-    return _is_case(path)
 
 
 def resolve(arguments: list[str], window: TimeWindow, config: Config) -> SourceSet:

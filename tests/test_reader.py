@@ -18,7 +18,7 @@ def read(path, **config):
 def test_gzip_is_detected_by_magic_not_name(tmp_path):
     disguised = tmp_path / "looks-plain.json"
     disguised.write_bytes(gzip.compress((SHAPES / "s3-delivery.json").read_bytes()))
-    report, frames = read(disguised)
+    report, _frames = read(disguised)
     assert report.kept == 3 and report.error is None
 
 
@@ -30,7 +30,7 @@ def test_multi_member_gzip_reads_every_member(tmp_path):
 
 
 def test_truncated_gzip_keeps_the_records_before_the_cut():
-    report, frames = read(BROKEN / "truncated.json.gz")
+    report, _frames = read(BROKEN / "truncated.json.gz")
     assert report.error is None
     assert report.kept > 10 and report.skipped == {"invalid JSON": 1}
     assert any("truncated gzip" in w for w in report.warnings)

@@ -15,8 +15,7 @@ from tests.conftest import INCIDENT, SHAPES
 
 def test_key_layout_with_and_without_organization():
     plain = key_layout("b/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/03/03/x.json.gz")
-    assert plain == {"account": "123456789012", "region": "eu-west-1", "service": "CloudTrail",
-                     "day": date(2026, 3, 3)}
+    assert plain == {"account": "123456789012", "region": "eu-west-1", "service": "CloudTrail", "day": date(2026, 3, 3)}
     org = key_layout("AWSLogs/o-abc123def4/123456789012/CloudTrail/us-east-1/2026/03/01/x.json.gz")
     assert org["account"] == "123456789012" and org["day"] == date(2026, 3, 1)
     assert key_layout("logs/2026/03/01/x.json") is None

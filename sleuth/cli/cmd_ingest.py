@@ -14,8 +14,14 @@ from sleuth.sources import resolve
 
 @click.command("ingest")
 @common_options
-@click.option("-o", "--output", "case", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Case folder to build or extend.")
+@click.option(
+    "-o",
+    "--output",
+    "case",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Case folder to build or extend.",
+)
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", help="Format of the summary.")
 def command(case: Path, fmt: str, **common) -> None:
     """Build or extend a case store (Parquet by day + manifest.json) from raw logs."""

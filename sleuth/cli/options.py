@@ -38,8 +38,14 @@ def _sources(given: tuple[str, ...], config: Config) -> list[str]:
 def common_options(function: Callable) -> Callable:
     """-s/--source, --since/--until/--last, -q, --no-color, --strict, --config: builds a `Run`."""
     decorators = [
-        click.option("-s", "--source", "source", multiple=True, metavar="SRC",
-                     help="File, folder, glob or case store (repeatable). Default: $SLEUTH_SOURCES or sleuth.toml."),
+        click.option(
+            "-s",
+            "--source",
+            "source",
+            multiple=True,
+            metavar="SRC",
+            help="File, folder, glob or case store (repeatable). Default: $SLEUTH_SOURCES or sleuth.toml.",
+        ),
         click.option("--since", metavar="TIME", help="Only records at or after TIME (ISO 8601, UTC if no zone)."),
         click.option("--until", metavar="TIME", help="Only records before TIME (ISO 8601)."),
         click.option("--last", metavar="DURATION", help="Only the last DURATION before now: 30m, 24h, 7d."),
@@ -62,10 +68,20 @@ def make_run(source, since, until, last, quiet, no_color, strict, config_path) -
 def output_options(function: Callable) -> Callable:
     """-f/--format, -o/--output, --force."""
     decorators = [
-        click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
-                     help="Output format (default: table, or from the -o extension)."),
-        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Write results to FILE instead of stdout."),
+        click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default=None,
+            help="Output format (default: table, or from the -o extension).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write results to FILE instead of stdout.",
+        ),
         click.option("--force", is_flag=True, help="Overwrite the -o file if it exists."),
     ]
     for decorator in reversed(decorators):

@@ -29,8 +29,7 @@ def stderr_console(run: Run) -> Console:
 def emit(run: Run, document: Document, fmt: str | None, output: Path | None, force: bool) -> None:
     chosen = pick_format(fmt, output)
     width = 120 if output is not None or not sys.stdout.isatty() else shutil.get_terminal_size((120, 40)).columns
-    text = render(document, chosen, width=width, color=run.color and output is None,
-                  max_cell=run.config.table_max_cell)
+    text = render(document, chosen, width=width, color=run.color and output is None, max_cell=run.config.table_max_cell)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -84,7 +83,12 @@ def progress_bar(run: Run, label: str) -> Iterator[_Bar | None]:
     if run.quiet or not sys.stderr.isatty():
         yield None
         return
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("files, {task.fields[records]:,} records"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files, {task.fields[records]:,} records"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=stderr_console(run), transient=True) as bar:
         yield _Bar(bar, label)

@@ -41,9 +41,7 @@ _IDENTITY = pl.Struct(
         "identityProvider": _S,
         "sessionContext": pl.Struct(
             {
-                "sessionIssuer": pl.Struct(
-                    {"type": _S, "principalId": _S, "arn": _S, "accountId": _S, "userName": _S}
-                ),
+                "sessionIssuer": pl.Struct({"type": _S, "principalId": _S, "arn": _S, "accountId": _S, "userName": _S}),
                 "attributes": pl.Struct({"creationDate": _S, "mfaAuthenticated": _S}),
                 "sourceIdentity": _S,
                 "ec2RoleDelivery": _S,
@@ -80,7 +78,7 @@ _SPLIT_FROM = b'},{"eventVersion"'
 _SPLIT_TO = b'}\n{"eventVersion"'
 _WRAPPER = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
 _OPENING = re.compile(rb'\A\s*(\{\s*"Records"\s*:\s*)?\[\s*')
-_CLOSING = re.compile(rb'\s*\]\s*\}?\s*\Z')
+_CLOSING = re.compile(rb"\s*\]\s*\}?\s*\Z")
 _DIGEST_KEYS = (b'"digestStartTime"', b'"digestPublicKeyFingerprint"')
 _SNIFF_KEYS = (b'"eventVersion"', b'"CloudTrailEvent"', b'"Records"')
 
@@ -276,10 +274,14 @@ def _principal(identity: pl.Expr) -> pl.Expr:
     """The stable identity behind a record (handbook §3), by userIdentity.type."""
     kind = identity.struct.field("type")
     arn = _blank_to_null(identity.struct.field("arn"))
-    issuer_arn = _blank_to_null(identity.struct.field("sessionContext").struct.field("sessionIssuer").struct.field("arn"))
+    issuer_arn = _blank_to_null(
+        identity.struct.field("sessionContext").struct.field("sessionIssuer").struct.field("arn")
+    )
     principal_id = _blank_to_null(identity.struct.field("principalId"))
     account = _blank_to_null(identity.struct.field("accountId"))
-    role_from_session_arn = arn.str.replace(r"^arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/.*$", "arn:$1:iam::$2:role/$3")
+    role_from_session_arn = arn.str.replace(
+        r"^arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/.*$", "arn:$1:iam::$2:role/$3"
+    )
     behalf = identity.struct.field("onBehalfOf")
     identity_center = behalf.struct.field("identityStoreArn") + "/user/" + behalf.struct.field("userId")
     return (
@@ -323,8 +325,8 @@ def _mfa() -> pl.Expr:
     attributes = pl.col("userIdentity").struct.field("sessionContext").struct.field("attributes")
     session_mfa = attributes.struct.field("mfaAuthenticated").str.to_lowercase() == "true"
     console_mfa = pl.col("additionalEventData").str.json_path_match("$.MFAUsed").str.to_lowercase() == "yes"
-    return pl.when(session_mfa | console_mfa).then(True).when(session_mfa.is_not_null()).then(False).otherwise(
-        console_mfa
+    return (
+        pl.when(session_mfa | console_mfa).then(True).when(session_mfa.is_not_null()).then(False).otherwise(console_mfa)
     )
 
 

@@ -21,8 +21,15 @@ from sleuth.report import escape
 from sleuth.report.document import Document, Section
 
 FORMATS = ("table", "markdown", "json", "jsonl", "csv")
-EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
-              ".csv": "csv", ".txt": "table"}
+EXTENSIONS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".txt": "table",
+}
 _KEEP_WHOLE = 20  # terminal columns whose longest cell is this short are never truncated
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
@@ -46,8 +53,9 @@ def cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.microsecond == 0 else value.isoformat().replace(
-            "+00:00", "Z")
+        return (
+            value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.microsecond == 0 else value.isoformat().replace("+00:00", "Z")
+        )
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bool):
@@ -66,8 +74,16 @@ def cell_text(value: Any) -> str:
 
 def render_table(document: Document, *, width: int, color: bool, max_cell: int) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system="standard" if color else None,
-                      force_terminal=color, no_color=not color, highlight=False, emoji=False, markup=False)
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
     if document.headline:
         console.print(Text(escape.terminal(document.headline)))
     for section in document.sections:
@@ -81,13 +97,16 @@ def _rich_table(section: Section, max_cell: int) -> Table | Text:
         return Text.assemble(title, Text(f": {section.empty}\n"))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     limits = [section.limits.get(column, max_cell) for column in section.columns]
-    cells = [[escape.terminal(cell_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
-             for row in section.rows]
+    cells = [
+        [escape.terminal(cell_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
+        for row in section.rows
+    ]
     for index, column in enumerate(section.columns):
         longest = max(len(column), *(len(row[index]) for row in cells))
         # Short values (times, ids, counts) are kept whole; long ones give way with an ellipsis.
-        table.add_column(Text(column), no_wrap=True, overflow="ellipsis",
-                         min_width=longest if longest <= _KEEP_WHOLE else None)
+        table.add_column(
+            Text(column), no_wrap=True, overflow="ellipsis", min_width=longest if longest <= _KEEP_WHOLE else None
+        )
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     if section.note:

@@ -15,9 +15,27 @@ from sleuth.search import SearchResult
 SEARCH_TABLE = ["time", "account", "principal", "action", "error_code", "src_ip", "user_agent", "event_id"]
 SEARCH_LIMITS = {"principal": 40, "user_agent": 30, "error_code": 24, "event_id": 36}
 SEARCH_RECORD = [
-    "event_id", "time", "account", "region", "service", "action", "event_type", "read_only", "error_code",
-    "error_message", "actor_type", "actor_arn", "principal", "session", "access_key", "user_name", "src_ip",
-    "user_agent", "mfa", "resources", "origin",
+    "event_id",
+    "time",
+    "account",
+    "region",
+    "service",
+    "action",
+    "event_type",
+    "read_only",
+    "error_code",
+    "error_message",
+    "actor_type",
+    "actor_arn",
+    "principal",
+    "session",
+    "access_key",
+    "user_name",
+    "src_ip",
+    "user_agent",
+    "mfa",
+    "resources",
+    "origin",
 ]
 _JSON_TEXT = ("request", "response", "additional")
 
@@ -60,9 +78,7 @@ def search_document(result: SearchResult) -> Document:
 def coverage_document(result: Coverage) -> Document:
     cells = result.cells.rename({"first": "first_event", "last": "last_event"})
     records = cells.to_dicts()
-    gaps = [
-        {"account": g.account, "start": g.start, "end": g.end, "hours": g.hours} for g in result.gaps
-    ]
+    gaps = [{"account": g.account, "start": g.start, "end": g.end, "hours": g.hours} for g in result.gaps]
     tampering = result.tampering.to_dicts()
     skipped = [{"path": r.path, "reason": r.error} for r in result.skipped_inputs]
     data = {
@@ -83,14 +99,29 @@ def coverage_document(result: Coverage) -> Document:
         f"{result.pruned} files outside the time window"
     )
     sections = [
-        Section("Coverage: account x region x day", list(cells.columns), [list(r) for r in cells.iter_rows()],
-                empty="no events"),
-        Section("Gaps: hours without events inside the covered span", ["account", "start", "end", "hours"],
-                [list(g.values()) for g in gaps], empty="no gap"),
-        Section("Logging tampering", ["time", "principal", "action", "what", "error_code", "src_ip", "event_id"],
-                [list(row) for row in result.tampering.select(
-                    "time", "principal", "action", "what", "error_code", "src_ip", "event_id").iter_rows()],
-                empty="no tampering event found"),
+        Section(
+            "Coverage: account x region x day",
+            list(cells.columns),
+            [list(r) for r in cells.iter_rows()],
+            empty="no events",
+        ),
+        Section(
+            "Gaps: hours without events inside the covered span",
+            ["account", "start", "end", "hours"],
+            [list(g.values()) for g in gaps],
+            empty="no gap",
+        ),
+        Section(
+            "Logging tampering",
+            ["time", "principal", "action", "what", "error_code", "src_ip", "event_id"],
+            [
+                list(row)
+                for row in result.tampering.select(
+                    "time", "principal", "action", "what", "error_code", "src_ip", "event_id"
+                ).iter_rows()
+            ],
+            empty="no tampering event found",
+        ),
         Section("Skipped inputs", ["path", "reason"], [[s["path"], s["reason"]] for s in skipped], empty="none"),
         Section("Records skipped", ["reason", "records"], [list(i) for i in t["skipped"].items()], empty="none"),
     ]
@@ -108,8 +139,13 @@ def ingest_document(summary: IngestSummary) -> Document:
     records = [r.to_json() for r in summary.inputs]
     data = {
         "case": str(summary.case),
-        "run": {"inputs": len(summary.inputs), "unchanged_inputs": len(summary.unchanged),
-                "digest_files": len(summary.digests), "pruned_by_key_date": summary.pruned, **run},
+        "run": {
+            "inputs": len(summary.inputs),
+            "unchanged_inputs": len(summary.unchanged),
+            "digest_files": len(summary.digests),
+            "pruned_by_key_date": summary.pruned,
+            **run,
+        },
         "totals": totals,
         "time_range": summary.manifest["time_range"],
         "inputs": records,
@@ -119,10 +155,15 @@ def ingest_document(summary: IngestSummary) -> Document:
         f"{run['duplicate']} duplicate, {run['skipped']} skipped ({len(summary.unchanged)} inputs unchanged, "
         f"{len(summary.digests)} digest files). The case holds {totals['kept']} records."
     )
-    rows = [[r.path, r.format, r.read, r.kept, r.duplicate, sum(r.skipped.values()), r.error or ""]
-            for r in summary.inputs if r.error or r.skipped or r.duplicate]
-    section = Section("Inputs with duplicates, skipped records or errors",
-                      ["path", "format", "read", "kept", "duplicate", "skipped", "error"], rows, empty="none")
+    rows = [
+        [r.path, r.format, r.read, r.kept, r.duplicate, sum(r.skipped.values()), r.error or ""]
+        for r in summary.inputs
+        if r.error or r.skipped or r.duplicate
+    ]
+    section = Section(
+        "Inputs with duplicates, skipped records or errors",
+        ["path", "format", "read", "kept", "duplicate", "skipped", "error"],
+        rows,
+        empty="none",
+    )
     return Document("ingest", data, records, [section], headline)
-
-

@@ -38,8 +38,11 @@ def test_search_filters_combine():
     assert count("--principal", "alice", "--ip", "203.0.113.66") == 11
     assert count("--principal", "admin-role") == 2
     assert count("--principal", "arn:aws:iam::123456789012:user/al*") == 121
-    iam_lists = {r["eventID"] for r in raw_records(INCIDENT)
-                 if r["eventName"].startswith("List") and r["eventSource"] == "iam.amazonaws.com"}
+    iam_lists = {
+        r["eventID"]
+        for r in raw_records(INCIDENT)
+        if r["eventName"].startswith("List") and r["eventSource"] == "iam.amazonaws.com"
+    }
     assert count("--action", "List*", "--service", "iam") == len(iam_lists) > 2
     assert count("--access-key", "ASIAEXAMPLESESSION01") == 2
     assert count("--since", "2026-03-03T10:00:00Z", "--until", "2026-03-03T10:02:00Z") == 2
@@ -115,13 +118,20 @@ def test_sources_json_reports_coverage_duplicates_digests_and_tampering():
     assert (totals["read"], totals["kept"], totals["duplicate"]) == (156, 123, 33)
     assert data["digest_files"] == 1
     cells = {(c["region"], c["day"]): c["events"] for c in data["coverage"]}
-    assert cells == {("us-east-1", "2026-03-01"): 40, ("us-east-1", "2026-03-02"): 40,
-                     ("us-east-1", "2026-03-03"): 33, ("us-west-2", "2026-03-01"): 5, ("us-west-2", "2026-03-02"): 5}
+    assert cells == {
+        ("us-east-1", "2026-03-01"): 40,
+        ("us-east-1", "2026-03-02"): 40,
+        ("us-east-1", "2026-03-03"): 33,
+        ("us-west-2", "2026-03-01"): 5,
+        ("us-west-2", "2026-03-02"): 5,
+    }
     [tamper] = data["tampering"]
     assert (tamper["action"], tamper["src_ip"]) == ("StopLogging", "203.0.113.66")
     assert tamper["principal"].endswith(":role/admin-role")
-    assert {(g["start"], g["hours"]) for g in data["gaps"]} == {("2026-03-01T17:00:00Z", 16),
-                                                               ("2026-03-02T17:00:00Z", 16)}
+    assert {(g["start"], g["hours"]) for g in data["gaps"]} == {
+        ("2026-03-01T17:00:00Z", 16),
+        ("2026-03-02T17:00:00Z", 16),
+    }
 
 
 def test_sources_lists_skipped_inputs_with_reasons():

@@ -34,10 +34,20 @@ def one(identity: dict, **fields) -> dict:
 
 
 def record(identity: dict, **fields) -> dict:
-    base = {"eventVersion": "1.08", "userIdentity": identity, "eventTime": "2026-03-03T10:00:00Z",
-            "eventSource": "iam.amazonaws.com", "eventName": "ListUsers", "awsRegion": "us-east-1",
-            "sourceIPAddress": "203.0.113.5", "userAgent": "aws-cli/2", "eventID": "e-1",
-            "readOnly": True, "eventType": "AwsApiCall", "recipientAccountId": "123456789012"}
+    base = {
+        "eventVersion": "1.08",
+        "userIdentity": identity,
+        "eventTime": "2026-03-03T10:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "ListUsers",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.5",
+        "userAgent": "aws-cli/2",
+        "eventID": "e-1",
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "123456789012",
+    }
     return {**base, **fields}
 
 
@@ -59,25 +69,53 @@ def test_compact_files_take_the_fast_path_and_pretty_ones_the_exact_path():
 
 
 def test_root():
-    row = one({"type": "Root", "principalId": "123456789012", "arn": "arn:aws:iam::123456789012:root",
-               "accountId": "123456789012", "accessKeyId": "ASIAROOT"})
-    assert (row["principal"], row["session"], row["access_key"]) == ("arn:aws:iam::123456789012:root", None,
-                                                                     "ASIAROOT")
+    row = one(
+        {
+            "type": "Root",
+            "principalId": "123456789012",
+            "arn": "arn:aws:iam::123456789012:root",
+            "accountId": "123456789012",
+            "accessKeyId": "ASIAROOT",
+        }
+    )
+    assert (row["principal"], row["session"], row["access_key"]) == ("arn:aws:iam::123456789012:root", None, "ASIAROOT")
 
 
 def test_iam_user():
-    row = one({"type": "IAMUser", "principalId": "AIDA1", "arn": "arn:aws:iam::123456789012:user/ops/alice",
-               "accountId": "123456789012", "accessKeyId": "AKIA1", "userName": "alice"})
+    row = one(
+        {
+            "type": "IAMUser",
+            "principalId": "AIDA1",
+            "arn": "arn:aws:iam::123456789012:user/ops/alice",
+            "accountId": "123456789012",
+            "accessKeyId": "AKIA1",
+            "userName": "alice",
+        }
+    )
     assert (row["principal"], row["user_name"], row["access_key"]) == (
-        "arn:aws:iam::123456789012:user/ops/alice", "alice", "AKIA1")
+        "arn:aws:iam::123456789012:user/ops/alice",
+        "alice",
+        "AKIA1",
+    )
 
 
 def test_assumed_role_resolves_to_the_role_with_its_path():
-    identity = {"type": "AssumedRole", "principalId": "AROA1:i-0abc", "accessKeyId": "ASIA1",
-                "arn": "arn:aws:sts::123456789012:assumed-role/app-role/i-0abc", "accountId": "123456789012",
-                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROA1", "userName": "app-role",
-                                                     "arn": "arn:aws:iam::123456789012:role/svc/app-role"},
-                                   "attributes": {"mfaAuthenticated": "false"}}}
+    identity = {
+        "type": "AssumedRole",
+        "principalId": "AROA1:i-0abc",
+        "accessKeyId": "ASIA1",
+        "arn": "arn:aws:sts::123456789012:assumed-role/app-role/i-0abc",
+        "accountId": "123456789012",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROA1",
+                "userName": "app-role",
+                "arn": "arn:aws:iam::123456789012:role/svc/app-role",
+            },
+            "attributes": {"mfaAuthenticated": "false"},
+        },
+    }
     row = one(identity)
     assert row["principal"] == "arn:aws:iam::123456789012:role/svc/app-role"
     assert row["session"] == "AROA1:i-0abc"
@@ -92,10 +130,16 @@ def test_assumed_role_without_session_issuer_derives_the_role():
 
 
 def test_federated_user():
-    identity = {"type": "FederatedUser", "principalId": "123456789012:bob", "accessKeyId": "ASIAF",
-                "arn": "arn:aws:sts::123456789012:federated-user/bob", "accountId": "123456789012",
-                "sessionContext": {"sessionIssuer": {"type": "IAMUser", "userName": "alice",
-                                                     "arn": "arn:aws:iam::123456789012:user/alice"}}}
+    identity = {
+        "type": "FederatedUser",
+        "principalId": "123456789012:bob",
+        "accessKeyId": "ASIAF",
+        "arn": "arn:aws:sts::123456789012:federated-user/bob",
+        "accountId": "123456789012",
+        "sessionContext": {
+            "sessionIssuer": {"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::123456789012:user/alice"}
+        },
+    }
     row = one(identity)
     assert row["principal"] == "arn:aws:sts::123456789012:federated-user/bob"
     assert row["session"] == "123456789012:bob"
@@ -114,24 +158,36 @@ def test_aws_account():
 
 
 def test_identity_center_user():
-    identity = {"type": "IdentityCenterUser", "accountId": "123456789012", "credentialId": "c1",
-                "onBehalfOf": {"userId": "u-1", "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-1"}}
+    identity = {
+        "type": "IdentityCenterUser",
+        "accountId": "123456789012",
+        "credentialId": "c1",
+        "onBehalfOf": {"userId": "u-1", "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-1"},
+    }
     row = one(identity)
     assert row["principal"] == "arn:aws:identitystore::123456789012:identitystore/d-1/user/u-1"
 
 
 def test_console_login_mfa_and_json_text_columns():
-    row = one({"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice", "userName": "alice"},
-              eventSource="signin.amazonaws.com", eventName="ConsoleLogin",
-              responseElements={"ConsoleLogin": "Success"}, additionalEventData={"MFAUsed": "Yes"})
+    row = one(
+        {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice", "userName": "alice"},
+        eventSource="signin.amazonaws.com",
+        eventName="ConsoleLogin",
+        responseElements={"ConsoleLogin": "Success"},
+        additionalEventData={"MFAUsed": "Yes"},
+    )
     assert row["mfa"] is True
     assert orjson.loads(row["response"]) == {"ConsoleLogin": "Success"}
     assert orjson.loads(row["additional"]) == {"MFAUsed": "Yes"}
 
 
 def test_resources_and_errors():
-    row = one({"type": "IAMUser", "arn": "arn:aws:iam::1:user/a"}, errorCode="AccessDenied", errorMessage="no",
-              resources=[{"ARN": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}, {"type": "x"}])
+    row = one(
+        {"type": "IAMUser", "arn": "arn:aws:iam::1:user/a"},
+        errorCode="AccessDenied",
+        errorMessage="no",
+        resources=[{"ARN": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}, {"type": "x"}],
+    )
     assert row["resources"] == ["arn:aws:s3:::b"]
     assert (row["error_code"], row["error_message"]) == ("AccessDenied", "no")
 
@@ -143,8 +199,13 @@ def test_records_that_share_an_id_but_differ_are_distinct_content():
 
 
 def test_odd_types_do_not_sink_the_file():
-    records = [record({"type": "Root"}), record("not-an-object"), record({"type": "Root"}, resources="x"), 42,
-               {"no": "time"}]
+    records = [
+        record({"type": "Root"}),
+        record("not-an-object"),
+        record({"type": "Root"}, resources="x"),
+        42,
+        {"no": "time"},
+    ]
     result = parse({"Records": records})
     assert len(result.frames["events"]) == 3
     assert result.read == 5
@@ -170,8 +231,15 @@ def test_digest_files_are_ignored_not_warned():
 
 def test_deep_nesting_is_skipped_not_raised():
     deep = "[" * 5000 + "]" * 5000
-    compact = '{"Records":[' + json.dumps(record({"type": "Root"})) + "," + \
-        json.dumps(record({"type": "Root"}))[:-1] + ',"requestParameters":' + deep + "}]}"
+    compact = (
+        '{"Records":['
+        + json.dumps(record({"type": "Root"}))
+        + ","
+        + json.dumps(record({"type": "Root"}))[:-1]
+        + ',"requestParameters":'
+        + deep
+        + "}]}"
+    )
     result = parse(compact)
     assert result.read == len(result.frames["events"]) + sum(result.skipped.values())
 
@@ -193,11 +261,17 @@ _json = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
-_field_values = st.fixed_dictionaries({}, optional={
-    "eventTime": st.sampled_from(["2026-03-03T10:00:00Z", "bad", ""]) | _json,
-    "userIdentity": _json | st.fixed_dictionaries({"type": st.text(max_size=12)}, optional={"arn": _json}),
-    "resources": _json, "requestParameters": _json, "eventName": _json, "readOnly": _json,
-})
+_field_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "eventTime": st.sampled_from(["2026-03-03T10:00:00Z", "bad", ""]) | _json,
+        "userIdentity": _json | st.fixed_dictionaries({"type": st.text(max_size=12)}, optional={"arn": _json}),
+        "resources": _json,
+        "requestParameters": _json,
+        "eventName": _json,
+        "readOnly": _json,
+    },
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,14 +17,14 @@ def test_terminal_shows_controls_escaped_and_markup_literally():
 
 def test_markdown_cell_cannot_break_the_table_or_inject():
     out = render(Document("t", {}, [], [Section("s", ["v"], [[HOSTILE + "\nnew line"]])]), "markdown")
-    row = [line for line in out.splitlines() if "bold" in line][0]
+    row = next(line for line in out.splitlines() if "bold" in line)
     assert row.count("|") - row.count("\\|") == 2  # only the cell borders
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "\\[img\\]" in out and "new line" in row
 
 
 def test_csv_neutralises_formulas():
-    for text in ("=HYPERLINK(\"http://e\")", "+1", "-2", "@SUM(A1)"):
+    for text in ('=HYPERLINK("http://e")', "+1", "-2", "@SUM(A1)"):
         out = render(Document("t", {}, [{"v": text}]), "csv")
         assert out.splitlines()[1].lstrip('"').startswith("'")
 

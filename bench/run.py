@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Benchmark `sleuth ingest` against jq and DuckDB over the same CloudTrail files.
+
+    python bench/run.py --corpus /tmp/ctbench [--repeat 3] [--out bench/results.json]
+                        [--only sleuth] [--sleuth-cmd "search --action StopLogging" ...]
+
+Every measured command runs in a fresh wrapper process that times it and reports
+getrusage(RUSAGE_CHILDREN): the peak RSS of the largest process the command started (for
+a pipeline, its biggest member) and its CPU time. Repetitions are interleaved across tools
+(round-robin) and the page cache is warmed first, so every tool reads the corpus from RAM.
+DuckDB lives in its own venv (bench/.venv-peers), created on first use.
+"""
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PEERS = BENCH / ".venv-peers"
+TOOLS = ("sleuth", "jq", "duckdb")
+JQ_FILTER = ".Records[] | [.eventTime,.eventName,.eventSource,.sourceIPAddress,.userIdentity.arn,.errorCode]"
+
+# Runs one command (argv list, or a string for the shell), prints one JSON line about it.
+WRAPPER = r"""
+import json, resource, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+with open(spec["stdout"], "wb") as out:
+    t0 = time.perf_counter()
+    p = subprocess.run(spec["cmd"], shell=isinstance(spec["cmd"], str), stdout=out, stderr=subprocess.PIPE,
+                       executable="/bin/bash" if isinstance(spec["cmd"], str) else None)
+    wall = time.perf_counter() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": p.returncode, "wall_s": wall, "maxrss_kb": ru.ru_maxrss, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "stderr": p.stderr.decode(errors="replace")[-2000:]}))
+"""
+
+# DuckDB doing comparable work: unnest Records into the 6 columns, write them to Parquet. The schema
+# is given explicitly (DuckDB's best case: no sampling pass; all other keys are skipped).
+DUCKDB_SQL = """COPY (SELECT r.eventTime, r.eventName, r.eventSource, r.sourceIPAddress, r.userIdentity.arn AS arn,
+  r.errorCode FROM (SELECT unnest(Records) AS r FROM read_json({glob}, compression='gzip', columns={{'Records':
+  'STRUCT(eventTime VARCHAR, eventName VARCHAR, eventSource VARCHAR, sourceIPAddress VARCHAR,
+  userIdentity STRUCT(arn VARCHAR), errorCode VARCHAR)[]'}}))) TO {out} (FORMAT parquet)"""
+DUCKDB_SCRIPT = """import sys, duckdb
+con = duckdb.connect()
+con.execute(sys.argv[1])
+print(con.execute("SELECT count(*) FROM read_parquet(?)", [sys.argv[2]]).fetchone()[0])"""
+
+
+def sql_quote(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def corpus_stats(corpus):
+    """Files, records, compressed and raw bytes. Records are counted as "eventVersion" keys
+    (CloudTrail writes exactly one per record, and no nested object has one)."""
+    files = sorted(Path(corpus).rglob("*.json.gz"))
+    records = raw = 0
+    unreadable = []
+    for f in files:
+        try:
+            body = gzip.decompress(f.read_bytes())
+        except (OSError, EOFError, zlib.error) as exc:
+            unreadable.append(f"{f}: {exc}")
+            continue
+        records += body.count(b'"eventVersion"')
+        raw += len(body)
+    if unreadable:
+        print(f"warning: {len(unreadable)} unreadable file(s), e.g. {unreadable[0]}", file=sys.stderr)
+    gz = sum(f.stat().st_size for f in files)
+    return {"path": str(corpus), "files": len(files), "records": records, "bytes_gz": gz, "bytes_raw": raw,
+            "unreadable": unreadable}
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "mem_gb": round(mem, 1), "os": platform.platform(),
+            "python": platform.python_version(), "date": now}
+
+
+def version(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else None
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def peers_python(install):
+    """The DuckDB venv's python, creating the venv and installing duckdb if needed; None if unavailable."""
+    python = PEERS / "bin" / "python"
+    if version([str(python), "-c", "import duckdb; print(duckdb.__version__)"]):
+        return python
+    if not install:
+        return None
+    print(f"setting up {PEERS} (pip install duckdb) ...", file=sys.stderr)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
+    ok = subprocess.run([str(python), "-m", "pip", "install", "-q", "duckdb"]).returncode == 0
+    return python if ok else None
+
+
+def measure(cmd, scratch):
+    """Run cmd once in a fresh wrapper process; returns its JSON report."""
+    spec = {"cmd": cmd, "stdout": str(Path(scratch) / "stdout")}
+    out = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(spec)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def warm_cache(corpus):
+    for f in Path(corpus).rglob("*.json.gz"):
+        f.read_bytes()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", required=True, type=Path, help="folder of CloudTrail *.json.gz (gen_cloudtrail.py)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is reported (default 3)")
+    p.add_argument("--out", type=Path, default=BENCH / "results.json", help="raw numbers (default bench/results.json)")
+    p.add_argument("--only", action="append", choices=TOOLS, help="run only this tool (repeatable)")
+    p.add_argument("--sleuth-cmd", action="append", default=[], metavar="CMD",
+                   help='extra sleuth command timed as `sleuth CMD -s CASE -q` on the case built by the first '
+                        'ingest, e.g. "search --action StopLogging" (repeatable)')
+    p.add_argument("--no-install", action="store_true", help="do not create bench/.venv-peers or pip install duckdb")
+    p.add_argument("--tmp", default=None, help="scratch folder for cases and outputs (default: system temp)")
+    args = p.parse_args()
+    stats, info = corpus_stats(args.corpus), machine()
+    if not stats["records"]:
+        sys.exit(f"no records under {args.corpus}")
+    sleuth, commands, unavailable, versions = setup(args, args.only or list(TOOLS))
+    extra = {f"sleuth {c}": shlex.split(c) for c in args.sleuth_cmd} if "sleuth ingest" in commands else {}
+    if args.sleuth_cmd and not extra:
+        print("--sleuth-cmd ignored: sleuth ingest is not run or unavailable", file=sys.stderr)
+    warm_cache(args.corpus)
+    runs = measure_all(args, sleuth, commands, extra)
+    doc = {"machine": info, "corpus": stats, "repeat": args.repeat, "versions": versions,
+           "commands": {n: describe(make("TMP")) for n, make in commands.items()}
+           | {n: shlex.join(["sleuth", *argv, "-s", "CASE", "-q"]) for n, argv in extra.items()},
+           "results": summarize(runs, unavailable, stats["records"], extra)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(table(doc))
+    print(f"\nraw numbers: {args.out}", file=sys.stderr)
+
+
+def setup(args, tools):
+    """The command builder (scratch dir -> argv or shell string) of each available tool."""
+    sleuth = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or shutil.which("sleuth")
+    commands, unavailable, versions = {}, {}, {}
+    glob = str(args.corpus.resolve() / "**" / "*.json.gz")
+    if "sleuth" in tools:
+        versions["sleuth"] = sleuth and version([sleuth, "--version"])
+        if versions["sleuth"]:
+            commands["sleuth ingest"] = lambda d: [sleuth, "ingest", "-s", str(args.corpus), "-o", f"{d}/case", "-q"]
+        else:
+            unavailable["sleuth ingest"] = "no working `sleuth` console script (not installed yet?)"
+    if "jq" in tools:
+        versions["jq"] = version(["jq", "--version"])
+        if versions["jq"] and shutil.which("zcat"):
+            commands["jq"] = lambda d: (f"set -o pipefail; find {shlex.quote(str(args.corpus))} -name '*.json.gz' "
+                                        f"-print0 | sort -z | xargs -0 zcat -- | jq -c {shlex.quote(JQ_FILTER)} "
+                                        "> /dev/null")
+        else:
+            unavailable["jq"] = "jq or zcat not found (Debian: apt-get install jq gzip)"
+    if "duckdb" in tools:
+        python = peers_python(not args.no_install)
+        versions["duckdb"] = python and version([str(python), "-c", "import duckdb; print(duckdb.__version__)"])
+        if versions["duckdb"]:
+            def duckdb_cmd(d):
+                sql = DUCKDB_SQL.format(glob=sql_quote(glob), out=sql_quote(f"{d}/out.parquet"))
+                return [str(python), "-c", DUCKDB_SCRIPT, sql, f"{d}/out.parquet"]
+            commands["duckdb"] = duckdb_cmd
+        else:
+            unavailable["duckdb"] = f"could not set up duckdb in {PEERS}"
+    return sleuth, commands, unavailable, versions
+
+
+def measure_all(args, sleuth, commands, extra):
+    """Interleaved repetitions of every command, then the extra sleuth commands on the first case."""
+    runs = {name: [] for name in [*commands, *extra]}
+    case_dir = None  # the first ingest's case, kept for --sleuth-cmd
+    with tempfile.TemporaryDirectory(prefix="sleuth-bench-", dir=args.tmp) as scratch:
+        for rep in range(args.repeat):
+            for name, make in commands.items():
+                d = tempfile.mkdtemp(dir=scratch)
+                print(f"[{rep + 1}/{args.repeat}] {name} ...", file=sys.stderr, end=" ", flush=True)
+                r = measure(make(d), d)
+                runs[name].append(r)
+                print(f"{r['wall_s']:.2f}s rc={r['rc']}", file=sys.stderr)
+                if r["rc"]:
+                    print(r["stderr"], file=sys.stderr)
+                if name == "duckdb" and not r["rc"]:
+                    r["rows"] = int((Path(d) / "stdout").read_text().split()[-1])
+                if name == "sleuth ingest" and case_dir is None and not r["rc"]:
+                    case_dir = f"{d}/case"
+                else:
+                    shutil.rmtree(d)
+        for name, argv in extra.items():
+            for rep in range(args.repeat):
+                if case_dir is None:
+                    break
+                r = measure([sleuth, *argv, "-s", case_dir, "-q"], scratch)
+                runs[name].append(r)
+                print(f"[{rep + 1}/{args.repeat}] {name} ... {r['wall_s']:.2f}s rc={r['rc']}", file=sys.stderr)
+    return runs
+
+
+def describe(cmd):
+    """A readable command line for the JSON (the DuckDB script is shown as its SQL)."""
+    if isinstance(cmd, str):
+        return cmd
+    return "duckdb: " + " ".join(cmd[3].split()) if cmd[2] == DUCKDB_SCRIPT else shlex.join(cmd)
+
+
+def summarize(runs, unavailable, records, extra=()):
+    """Median wall time, records/s and peak RSS per tool; extra sleuth commands get no records/s."""
+    results = []
+    for name, rs in runs.items():
+        ok = [r for r in rs if r["rc"] == 0]
+        row = {"tool": name, "runs": rs, "status": "ok" if rs and len(ok) == len(rs) else "failed"}
+        if ok:
+            median = statistics.median(r["wall_s"] for r in ok)
+            row |= {"median_s": median, "peak_rss_mb": max(r["maxrss_kb"] for r in ok) / 1024,
+                    "median_cpu_s": statistics.median(r["cpu_s"] for r in ok),
+                    "records_per_s": None if name in extra else records / median}
+        results.append(row)
+    results += [{"tool": name, "status": f"unavailable: {why}"} for name, why in unavailable.items()]
+    base = next((r.get("median_s") for r in results if r["tool"] == "sleuth ingest"), None)
+    for r in results:
+        if base and r.get("median_s") and r.get("records_per_s"):
+            r["ratio_vs_sleuth"] = r["median_s"] / base
+    return results
+
+
+def table(doc):
+    m, c = doc["machine"], doc["corpus"]
+    lines = [f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gb']} GB RAM, {m['os']}; {m['date']}",
+             f"Corpus: {c['path']}: {c['files']} files, {c['records']:,} records, {c['bytes_gz'] / 2**20:,.0f} MB gz, "
+             f"{c['bytes_raw'] / 2**20:,.0f} MB raw; median of {doc['repeat']} runs; ratio = time / sleuth ingest time",
+             "", "| tool | median s | records/s | ratio vs sleuth | peak RSS MB |", "|---|---:|---:|---:|---:|"]
+    for r in doc["results"]:
+        if "median_s" not in r:
+            lines.append(f"| {r['tool']} | {r['status']} | | | |")
+            continue
+        rps = f"{r['records_per_s']:,.0f}" if r.get("records_per_s") else "—"
+        ratio = f"{r['ratio_vs_sleuth']:.2f}x" if r.get("ratio_vs_sleuth") else "—"
+        note = "" if r["status"] == "ok" else f" ({r['status']})"
+        lines.append(f"| {r['tool']}{note} | {r['median_s']:.2f} | {rps} | {ratio} | {r['peak_rss_mb']:,.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
