@@ -22,7 +22,7 @@ import polars as pl
 
 from sleuth import schema, store
 from sleuth.config import Config
-from sleuth.reader import InputReport, parse_file
+from sleuth.reader import InputReport, parse_inputs
 from sleuth.sources import SourceSet
 from sleuth.timewindow import TimeWindow
 
@@ -47,21 +47,16 @@ class BatchResult:
 
 def parse_batch(paths: list[str], config: Config, window: TimeWindow | None = None) -> BatchResult:
     """Parse a batch of files, keep rows inside `window`, drop duplicates within the batch."""
-    reports: list[InputReport] = []
-    frames: list[pl.DataFrame] = []
-    for path in paths:
-        report, parsed = parse_file(path, config)
-        events = parsed.get("events")
-        if events is not None and len(events):
-            if window is not None and window.bounded:
-                outside = events.filter(~window.expr("time"))
-                if len(outside):
-                    report.skipped["outside the time window"] += len(outside)
-                    report.kept -= len(outside)
-                events = events.filter(window.expr("time"))
-            frames.append(events)
-        reports.append(report)
-    events = pl.concat(frames) if frames else schema.empty("events")
+    frames, reports = parse_inputs(paths, config)
+    events = frames.get("events", schema.empty("events"))
+    if window is not None and window.bounded and len(events):
+        inside = window.expr("time")
+        outside = events.filter(~inside).group_by("origin").len()
+        by_path = {report.path: report for report in reports}
+        for origin, count in outside.iter_rows():
+            by_path[origin].skipped["outside the time window"] += count
+            by_path[origin].kept -= count
+        events = events.filter(inside)
     return BatchResult(reports, drop_duplicates(events, reports))
 
 
@@ -101,7 +96,7 @@ def run_map(
         results: Iterable[BatchResult] = (function(*job) for job in jobs)
         yield from _with_progress(results, progress)
         return
-    with _single_threaded_polars(), multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+    with _worker_environment(), multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
         yield from _with_progress(pool.imap_unordered(_star, [(function, job) for job in jobs]), progress)
 
 
@@ -117,18 +112,29 @@ def _with_progress(results: Iterable[BatchResult], progress: Progress | None) ->
         yield result
 
 
+# Worker environment: each worker is one core's worth of work, so polars threads on top would only
+# contend; and glibc's defaults return every multi-megabyte buffer to the kernel at once, which cost a
+# third of the workers' time in page faults (measured: 3.3 s of system time per 1M records, 1.5 s with these).
+_WORKER_ENV = {
+    "POLARS_MAX_THREADS": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(64 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+}
+
+
 @contextmanager
-def _single_threaded_polars():
-    """Each worker is one core's worth of work; polars threads on top would only contend."""
-    previous = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = "1"
+def _worker_environment():
+    """Set `_WORKER_ENV` while the pool spawns its workers (they read it at start)."""
+    previous = {name: os.environ.get(name) for name in _WORKER_ENV}
+    os.environ.update(_WORKER_ENV)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("POLARS_MAX_THREADS", None)
-        else:
-            os.environ["POLARS_MAX_THREADS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def total_size(paths: list[str]) -> int:

@@ -10,12 +10,14 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 from isal import isal_zlib
 
 from sleuth import parsers
 from sleuth.config import Config
+from sleuth.parsers.base import ParseResult
 
 GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 64 * 1024
@@ -123,6 +125,8 @@ def decode_text(data: bytes) -> tuple[bytes, str | None]:
         data = data[3:]
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", "replace").encode(), None
+    if data.isascii():  # the common case, checked without decoding
+        return data, None
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -131,45 +135,66 @@ def decode_text(data: bytes) -> tuple[bytes, str | None]:
     return data, None
 
 
-def parse_file(path: str | Path, config: Config, display: str | None = None) -> tuple[InputReport, dict]:
-    """Parse one input file. Returns its report and its canonical frames (name -> DataFrame)."""
-    display = display or str(path)
-    report = InputReport(path=display)
+def parse_file(path: str | Path, config: Config) -> tuple[InputReport, dict[str, pl.DataFrame]]:
+    """Parse one input file: its report and its canonical frames."""
+    frames, (report,) = parse_inputs([str(path)], config)
+    return report, frames
+
+
+def parse_inputs(paths: list[str], config: Config) -> tuple[dict[str, pl.DataFrame], list[InputReport]]:
+    """Parse a batch of input files; inputs of one format are parsed together (see parse_many)."""
+    reports: list[InputReport] = []
+    by_format: dict[str, list[tuple[bytes, str, InputReport]]] = {}
+    for path in paths:
+        report, data, module = load_input(path, config)
+        reports.append(report)
+        if module is not None:
+            by_format.setdefault(module.NAME, []).append((data, path, report))
+    frames: dict[str, list[pl.DataFrame]] = {}
+    for name, items in by_format.items():
+        parsed, results = parsers.REGISTRY[name].parse_many([(data, path) for data, path, _ in items], config)
+        for (_, _, report), result in zip(items, results, strict=True):
+            _account(report, result)
+        for frame, df in parsed.items():
+            frames.setdefault(frame, []).append(df)
+    merged = {frame: pl.concat(dfs) if len(dfs) > 1 else dfs[0] for frame, dfs in frames.items()}
+    _time_ranges(reports, merged)
+    return merged, reports
+
+
+def load_input(path: str, config: Config) -> tuple[InputReport, bytes, ModuleType | None]:
+    """Read, hash, decompress (capped), decode and sniff one file; the parser is None when it is skipped."""
+    report = InputReport(path=path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         report.error = f"cannot read: {exc.strerror or exc}"
-        return report, {}
+        return report, b"", None
     report.size = len(raw)
     report.sha256 = hashlib.sha256(raw).hexdigest()
-    return parse_bytes(raw, display, config, report)
-
-
-def parse_bytes(raw: bytes, display: str, config: Config, report: InputReport) -> tuple[InputReport, dict]:
     data, error = _decompress(raw, config, report)
+    if not error and not data.strip():
+        error = "empty file"
     if error:
         report.error = error
-        return report, {}
-    if not data.strip():
-        report.error = "empty file"
-        return report, {}
+        return report, b"", None
     data, note = decode_text(data)
     if note:
         report.warnings.append(note)
     module = parsers.detect(data[:_SNIFF_BYTES])
     if module is None:
         report.error = "not a recognised log format (expected CloudTrail JSON)"
-        return report, {}
+        return report, b"", None
     report.format = module.NAME
-    result = module.parse(data, display, config)
-    report.read, report.skipped, report.ignored = result.read, result.skipped, result.ignored
-    report.error = result.error
+    return report, data, module
+
+
+def _account(report: InputReport, result: ParseResult) -> None:
+    report.read, report.kept, report.skipped = result.read, result.kept, result.skipped
+    report.ignored, report.error = result.ignored, result.error
     report.warnings.extend(result.warnings)
     if result.read == 0 and not (result.ignored or result.error or report.warnings):
         report.warnings.append("no records")
-    report.kept = result.kept
-    _time_range(report, result.frames)
-    return report, result.frames
 
 
 def _decompress(raw: bytes, config: Config, report: InputReport) -> tuple[bytes, str | None]:
@@ -188,8 +213,13 @@ def _decompress(raw: bytes, config: Config, report: InputReport) -> tuple[bytes,
         return b"", f"corrupt gzip: {exc}"
 
 
-def _time_range(report: InputReport, frames: dict[str, pl.DataFrame]) -> None:
+def _time_ranges(reports: list[InputReport], frames: dict[str, pl.DataFrame]) -> None:
     events = frames.get("events")
-    if events is not None and len(events):
-        report.first = events["time"].min().isoformat()  # type: ignore[union-attr]
-        report.last = events["time"].max().isoformat()  # type: ignore[union-attr]
+    if events is None or events.is_empty():
+        return
+    ranges = events.group_by("origin").agg(pl.col("time").min().alias("first"), pl.col("time").max().alias("last"))
+    by_origin = {origin: (first, last) for origin, first, last in ranges.iter_rows()}
+    for report in reports:
+        if report.path in by_origin:
+            first, last = by_origin[report.path]
+            report.first, report.last = first.isoformat(), last.isoformat()

@@ -1,7 +1,9 @@
 """The parser registry: one module per input format, chosen by content sniffing (handbook §2).
 
-A parser module exposes `NAME`, `FRAMES` (the canonical frames it fills),
-`sniff(head: bytes) -> bool` and `parse(data: bytes, origin: str, config) -> ParseResult`.
+A parser module exposes `NAME`, `FRAMES` (the canonical frames it fills), `sniff(head: bytes) -> bool`,
+`parse(data, origin, config) -> ParseResult` for one input, and
+`parse_many([(data, origin), ...], config) -> (frames, [ParseResult, ...])` for a batch of inputs
+(one polars pass for a whole batch is much cheaper than one per file).
 Register a new module by adding it to `_MODULES`; a test checks that every module in this package
 is registered.
 """
@@ -21,7 +23,7 @@ NOT_PARSERS = frozenset({"base"})
 def _build_registry(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:
     registry: dict[str, ModuleType] = {}
     for module in modules:
-        for attr in ("NAME", "FRAMES", "sniff", "parse"):
+        for attr in ("NAME", "FRAMES", "sniff", "parse", "parse_many"):
             if not hasattr(module, attr):
                 raise TypeError(f"parser module {module.__name__} lacks {attr}")
         if module.NAME in registry:

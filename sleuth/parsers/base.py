@@ -10,19 +10,16 @@ import polars as pl
 
 @dataclass
 class ParseResult:
-    """The canonical rows of one input plus the fate of every record read from it."""
+    """The fate of every record read from one input (and, from `parse`, its canonical rows)."""
 
     format: str
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     read: int = 0
+    kept: int = 0
     skipped: Counter = field(default_factory=Counter)  # reason -> records
     warnings: list[str] = field(default_factory=list)
     ignored: str | None = None  # set when the whole input is knowingly not data (a digest file)
     error: str | None = None  # set when the whole input is unreadable (it is skipped)
-
-    @property
-    def kept(self) -> int:
-        return sum(len(df) for name, df in self.frames.items() if name != "finding_entities")
 
     def skip(self, reason: str, count: int = 1) -> None:
         if count:

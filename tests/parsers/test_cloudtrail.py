@@ -64,8 +64,8 @@ def test_every_shape_gives_the_same_events(name):
 
 def test_compact_files_take_the_fast_path_and_pretty_ones_the_exact_path():
     compact = (SHAPES / "s3-delivery.json").read_bytes()
-    assert cloudtrail._fast_lines(compact) is not None
-    assert cloudtrail._fast_lines((SHAPES / "pretty-records.json").read_bytes()) is None
+    assert cloudtrail._fast_blob(compact)[1] == 3
+    assert cloudtrail._fast_blob((SHAPES / "pretty-records.json").read_bytes()) is None
 
 
 def test_root():
