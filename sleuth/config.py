@@ -28,6 +28,10 @@ class Config:
     # Sources.
     sources: tuple[str, ...] = ()
     key_date_slack_days: int = 1  # AWSLogs key dates are delivery days (handbook §2)
+    # VPC Flow Logs: the field list of headerless custom-format files ("version account-id ...").
+    vpc_format: str | None = None
+    # S3 sources.
+    s3_max_parallel: int = 8  # concurrent downloads
     # Coverage.
     gap_min_hours: int = 1  # an hour without events inside the covered span is a gap
     # Output.

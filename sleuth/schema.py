@@ -66,6 +66,18 @@ FLOWS: dict[str, pl.DataType] = {
     "origin": pl.String(),
 }
 
+# NODATA / SKIPDATA flow-log records: facts about coverage (an interface had no traffic, or records
+# were dropped), not flows.
+FLOW_STATUS: dict[str, pl.DataType] = {
+    "start": TIME,
+    "end": TIME,
+    "account": pl.String(),
+    "region": pl.String(),
+    "interface_id": pl.String(),
+    "log_status": pl.String(),  # NODATA | SKIPDATA
+    "origin": pl.String(),
+}
+
 FINDINGS: dict[str, pl.DataType] = {
     "finding_id": pl.String(),
     "producer": pl.String(),
@@ -81,25 +93,35 @@ FINDINGS: dict[str, pl.DataType] = {
     "tactics": pl.List(pl.String()),
     "techniques": pl.List(pl.String()),
     "event_ids": pl.List(pl.String()),
-    "raw": pl.String(),
+    "raw": pl.String(),  # the finding as JSON text
+    "updated_at": TIME,  # the version of the finding: the latest one is kept
+    "origin": pl.String(),
 }
 
 FINDING_ENTITIES: dict[str, pl.DataType] = {
     "finding_id": pl.String(),
-    "entity_type": pl.String(),
+    "entity_type": pl.String(),  # Detective's names: AwsUser, AwsRole, AwsRoleSession, Ec2Instance, IpAddress, ...
     "entity_id": pl.String(),
-    "role": pl.String(),
+    "role": pl.String(),  # actor | target | network peer | ...
+    "first_seen": TIME,  # the finding's first_seen, so the frame partitions by day like the others
 }
 
 FRAMES: dict[str, dict[str, pl.DataType]] = {
     "events": EVENTS,
     "flows": FLOWS,
+    "flow_status": FLOW_STATUS,
     "findings": FINDINGS,
     "finding_entities": FINDING_ENTITIES,
 }
 
 # The column each frame is partitioned by (by day) in the case store.
-TIME_COLUMN = {"events": "time", "flows": "start", "findings": "first_seen"}
+TIME_COLUMN = {
+    "events": "time",
+    "flows": "start",
+    "flow_status": "start",
+    "findings": "first_seen",
+    "finding_entities": "first_seen",
+}
 
 
 def empty(frame: str) -> pl.DataFrame:
