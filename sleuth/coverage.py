@@ -35,6 +35,8 @@ class Coverage:
     digests: int
     pruned: int
     ignored: list[str] = field(default_factory=list)
+    flows: pl.DataFrame = field(default_factory=pl.DataFrame)  # account x interface x day
+    findings: pl.DataFrame = field(default_factory=pl.DataFrame)  # producer x type x severity label
 
 
 @cache
@@ -79,6 +81,38 @@ def coverage(dataset: Dataset, config: Config) -> Coverage:
         digests=len(dataset.sources.digests),
         pruned=dataset.sources.pruned,
         ignored=dataset.sources.ignored,
+        flows=flow_coverage(dataset),
+        findings=finding_coverage(dataset),
+    )
+
+
+def flow_coverage(dataset: Dataset) -> pl.DataFrame:
+    """Flow records and bytes per account, interface and day, with the NODATA/SKIPDATA facts beside them."""
+    keys = ["account", "interface_id", pl.col("start").dt.date().alias("day")]
+    flows = dataset.frames["flows"].group_by(keys).agg(
+        pl.len().alias("flows"),
+        pl.col("bytes").sum().alias("bytes"),
+        (pl.col("action") == "REJECT").sum().alias("rejected"),
+    )
+    status = dataset.frames["flow_status"].group_by(keys).agg(
+        (pl.col("log_status") == "NODATA").sum().alias("nodata"),
+        (pl.col("log_status") == "SKIPDATA").sum().alias("skipdata"),
+    )
+    joined = flows.join(status, on=["account", "interface_id", "day"], how="full", coalesce=True)
+    return (
+        joined.with_columns(pl.col("flows", "bytes", "rejected", "nodata", "skipdata").fill_null(0))
+        .sort("account", "interface_id", "day", nulls_last=True)
+        .collect()
+    )
+
+
+def finding_coverage(dataset: Dataset) -> pl.DataFrame:
+    return (
+        dataset.frames["findings"]
+        .group_by("producer", "type", "severity_label")
+        .agg(pl.len().alias("findings"), pl.col("severity").max().alias("max_severity"))
+        .sort(["max_severity", "findings", "type"], descending=[True, True, False])
+        .collect()
     )
 
 

@@ -15,9 +15,14 @@ from sleuth.sources import SourceSet, resolve
 from sleuth.timewindow import TimeWindow
 
 
+def _empty_frames() -> dict[str, pl.LazyFrame]:
+    return {name: schema.empty(name).lazy() for name in schema.FRAMES}
+
+
 @dataclass
 class Dataset:
     events: pl.LazyFrame
+    frames: dict[str, pl.LazyFrame] = field(default_factory=_empty_frames)  # every canonical frame
     inputs: list[InputReport] = field(default_factory=list)
     sources: SourceSet = field(default_factory=SourceSet)
     window: TimeWindow = field(default_factory=TimeWindow)
@@ -47,22 +52,33 @@ def open_dataset(arguments: list[str], window: TimeWindow, config: Config, progr
     if not arguments:
         raise SourceError("no sources given", "pass -s FILE|FOLDER|CASE, or set SLEUTH_SOURCES")
     sources = resolve(arguments, window, config)
-    frames: list[pl.LazyFrame] = []
+    parts: dict[str, list[pl.LazyFrame]] = {name: [] for name in schema.FRAMES}
     inputs: list[InputReport] = []
     reports: list[InputReport] = []
     for case in sources.cases:
-        frames.append(store.scan(case, "events", window))
+        for name in schema.FRAMES:
+            parts[name].append(store.scan(case, name, window))
         manifest = store.load_manifest(case)
         inputs.extend(InputReport.from_json(entry) for entry in manifest["inputs"])
         sources.digests.extend(manifest.get("digests", []))
     if sources.files:
-        events, reports = load_files(sources, window, config, progress)
-        frames.append(events.lazy())
+        frames, reports = load_files(sources, window, config, progress)
+        for name, df in frames.items():
+            parts[name].append(df.lazy())
         inputs.extend(reports)
+    lazies = {name: _combine(name, frames) for name, frames in parts.items()}
+    return Dataset(lazies["events"], lazies, inputs, sources, window, reports)
+
+
+def _combine(name: str, frames: list[pl.LazyFrame]) -> pl.LazyFrame:
+    """One lazy frame from several sources; the duplicate rules apply across them."""
     if not frames:
-        events_lazy = schema.empty("events").lazy()
-    elif len(frames) == 1:
-        events_lazy = frames[0]
-    else:  # several sources may hold the same records: the duplicate rule applies across them
-        events_lazy = pl.concat(frames).unique(subset=KEY, keep="first", maintain_order=True)
-    return Dataset(events_lazy, inputs, sources, window, reports)
+        return schema.empty(name).lazy()
+    lazy = frames[0] if len(frames) == 1 else pl.concat(frames)
+    if name == "events" and len(frames) > 1:
+        return lazy.unique(subset=KEY, keep="first", maintain_order=True)
+    if name == "findings":  # an export holds every version of a finding: keep the latest
+        return lazy.sort("updated_at", nulls_last=False).unique(subset="finding_id", keep="last", maintain_order=True)
+    if name == "finding_entities" and len(frames) > 1:
+        return lazy.unique(maintain_order=True)
+    return lazy

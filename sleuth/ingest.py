@@ -38,26 +38,39 @@ class Progress(Protocol):
     def advance(self, files: int, records: int) -> None: ...
 
 
+# Frames whose rows are records (counted in the accounting); finding_entities rows describe findings.
+RECORD_FRAMES = ("events", "flows", "flow_status", "findings")
+
+
 @dataclass
 class BatchResult:
     reports: list[InputReport]
-    events: pl.DataFrame  # the kept rows (query-time) or their keys (ingest)
+    frames: dict[str, pl.DataFrame]  # the kept rows (query time); for ingest, the events' keys only
     written: list[str] = field(default_factory=list)
+
+    @property
+    def events(self) -> pl.DataFrame:
+        return self.frames.get("events", schema.empty("events"))
 
 
 def parse_batch(paths: list[str], config: Config, window: TimeWindow | None = None) -> BatchResult:
-    """Parse a batch of files, keep rows inside `window`, drop duplicates within the batch."""
+    """Parse a batch of files, keep rows inside `window`, drop duplicate events within the batch."""
     frames, reports = parse_inputs(paths, config)
-    events = frames.get("events", schema.empty("events"))
-    if window is not None and window.bounded and len(events):
-        inside = window.expr("time")
-        outside = events.filter(~inside).group_by("origin").len()
+    if window is not None and window.bounded:
+        frames = {name: _inside(name, df, window, reports) for name, df in frames.items()}
+    if "events" in frames:
+        frames["events"] = drop_duplicates(frames["events"], reports)
+    return BatchResult(reports, frames)
+
+
+def _inside(frame: str, df: pl.DataFrame, window: TimeWindow, reports: list[InputReport]) -> pl.DataFrame:
+    inside = window.expr(schema.TIME_COLUMN[frame])
+    if frame in RECORD_FRAMES and "origin" in df.columns:
         by_path = {report.path: report for report in reports}
-        for origin, count in outside.iter_rows():
+        for origin, count in df.filter(~inside).group_by("origin").len().iter_rows():
             by_path[origin].skipped["outside the time window"] += count
             by_path[origin].kept -= count
-        events = events.filter(inside)
-    return BatchResult(reports, drop_duplicates(events, reports))
+    return df.filter(inside)
 
 
 def drop_duplicates(events: pl.DataFrame, reports: list[InputReport]) -> pl.DataFrame:
@@ -150,19 +163,21 @@ def total_size(paths: list[str]) -> int:
 
 def load_files(
     sources: SourceSet, window: TimeWindow, config: Config, progress: Progress | None = None
-) -> tuple[pl.DataFrame, list[InputReport]]:
-    """Parse the raw files of `sources` into one deduplicated events frame plus per-input reports."""
+) -> tuple[dict[str, pl.DataFrame], list[InputReport]]:
+    """Parse the raw files of `sources` into canonical frames (events deduplicated) plus per-input reports."""
     paths = [f.path for f in sources.files]
     jobs = [(batch, config, window) for batch in batches(paths, config)]
     if progress:
         progress.start(len(paths))
     results = list(run_map(parse_batch, jobs, config, total_size(paths), progress))
     reports = [report for result in results for report in result.reports]
-    frames = [result.events for result in results if len(result.events)]
-    events = pl.concat(frames) if frames else schema.empty("events")
-    events = drop_duplicates(events.sort("origin", "origin_index"), reports)
+    frames: dict[str, pl.DataFrame] = {}
+    for name in schema.FRAMES:
+        parts = [result.frames[name] for result in results if name in result.frames and len(result.frames[name])]
+        frames[name] = pl.concat(parts) if parts else schema.empty(name)
+    frames["events"] = drop_duplicates(frames["events"].sort("origin", "origin_index"), reports)
     reports.sort(key=lambda r: r.path)
-    return events, reports
+    return frames, reports
 
 
 # --- ingest: parse into the case store ---------------------------------------------------------
@@ -172,9 +187,13 @@ def ingest_batch(paths: list[str], case: str, config: Config, window: TimeWindow
     """Worker: parse a batch, write its rows to the case store, return accounting and row keys."""
     result = parse_batch(paths, config, window)
     bid = batch_id(paths)
-    written = store.write_partitions(Path(case), "events", result.events, bid)
+    written = [
+        path
+        for frame, df in result.frames.items()
+        for path in store.write_partitions(Path(case), frame, df, bid).values()
+    ]
     keys = result.events.select(*KEY, "origin", pl.col("time").dt.date().alias("day"), pl.lit(bid).alias("batch"))
-    return BatchResult(result.reports, keys, list(written.values()))
+    return BatchResult(result.reports, {"events": keys}, written)
 
 
 def drop_cross_batch_duplicates(case: Path, keys: pl.DataFrame, existing: pl.DataFrame, reports: list[InputReport]):

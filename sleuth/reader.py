@@ -20,6 +20,7 @@ from sleuth.config import Config
 from sleuth.parsers.base import ParseResult
 
 GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 8 << 20
 
@@ -178,12 +179,13 @@ def load_input(path: str, config: Config) -> tuple[InputReport, bytes, ModuleTyp
     if error:
         report.error = error
         return report, b"", None
-    data, note = decode_text(data)
-    if note:
-        report.warnings.append(note)
+    if not data.startswith(PARQUET_MAGIC):  # binary Parquet goes to its parser as it is
+        data, note = decode_text(data)
+        if note:
+            report.warnings.append(note)
     module = parsers.detect(data[:_SNIFF_BYTES])
     if module is None:
-        report.error = "not a recognised log format (expected CloudTrail JSON)"
+        report.error = f"not a recognised log format (expected {parsers.describe()})"
         return report, b"", None
     report.format = module.NAME
     return report, data, module

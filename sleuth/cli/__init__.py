@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sleuth import __version__
-from sleuth.cli import cmd_ingest, cmd_search, cmd_sources
+from sleuth.cli import cmd_findings, cmd_ingest, cmd_search, cmd_sources
 from sleuth.errors import ExitCode, SleuthError
 from sleuth.report import escape
 
@@ -20,14 +20,15 @@ from sleuth.report import escape
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sleuth")
 def cli() -> None:
-    """sleuth: an offline Amazon Detective for CloudTrail exports.
+    """sleuth: an offline Amazon Detective for CloudTrail, VPC Flow Logs and GuardDuty exports.
 
-    Point it at log files, folders or a case store (-s) and ask: what is covered (sources),
-    what happened (search), and keep a case for fast re-questioning (ingest).
+    Point it at log files, folders, s3:// prefixes or a case store (-s) and ask: what is covered
+    (sources), what happened (search), what was flagged (findings); keep a case for fast
+    re-questioning (ingest).
     """
 
 
-for module in (cmd_ingest, cmd_sources, cmd_search):
+for module in (cmd_ingest, cmd_sources, cmd_search, cmd_findings):
     cli.add_command(module.command)
 
 

@@ -41,3 +41,12 @@ def detect(head: bytes) -> ModuleType | None:
         if module.sniff(head):
             return module
     return None
+
+
+_DESCRIPTIONS = {"cloudtrail": "CloudTrail JSON", "vpcflow": "VPC Flow Logs", "guardduty": "GuardDuty findings"}
+
+
+def describe() -> str:
+    """The accepted formats, for messages."""
+    names = [_DESCRIPTIONS.get(name, name) for name in REGISTRY]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

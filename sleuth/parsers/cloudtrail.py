@@ -391,10 +391,16 @@ def _fill_rare(events: pl.DataFrame) -> pl.DataFrame:
     """Values that need a regular expression, computed only on the few rows that need them."""
     kind, arn = pl.col("actor_type"), pl.col("actor_arn")
     rules = [
-        ("principal", (kind == "AssumedRole") & pl.col("principal").is_null() & arn.is_not_null(),
-         arn.str.replace(r"^arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/.*$", "arn:$1:iam::$2:role/$3")),
-        ("session", kind.is_in(_SESSION_KINDS) & pl.col("session").is_null(),
-         pl.col("_issuer_id") + ":" + arn.str.extract(_LAST_SEGMENT, 1)),
+        (
+            "principal",
+            (kind == "AssumedRole") & pl.col("principal").is_null() & arn.is_not_null(),
+            arn.str.replace(r"^arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/.*$", "arn:$1:iam::$2:role/$3"),
+        ),
+        (
+            "session",
+            kind.is_in(_SESSION_KINDS) & pl.col("session").is_null(),
+            pl.col("_issuer_id") + ":" + arn.str.extract(_LAST_SEGMENT, 1),
+        ),
         ("user_name", (kind == "FederatedUser") & pl.col("user_name").is_null(), arn.str.extract(_LAST_SEGMENT, 1)),
     ]
     for target, condition, value in rules:
@@ -410,9 +416,8 @@ def _mfa() -> pl.Expr:
     attributes = pl.col("userIdentity").struct.field("sessionContext").struct.field("attributes")
     session_mfa = attributes.struct.field("mfaAuthenticated") == "true"
     additional = pl.col("additionalEventData")
-    console_mfa = (
-        pl.when(additional.str.contains('"MFAUsed"', literal=True))
-        .then(additional.str.contains('"MFAUsed": "Yes"', literal=True))
+    console_mfa = pl.when(additional.str.contains('"MFAUsed"', literal=True)).then(
+        additional.str.contains('"MFAUsed": "Yes"', literal=True)
     )
     return (
         pl.when(session_mfa | console_mfa).then(True).when(session_mfa.is_not_null()).then(False).otherwise(console_mfa)
@@ -454,9 +459,10 @@ def normalize(raw: pl.DataFrame, results: dict[str, ParseResult]) -> pl.DataFram
         pl.col("_origin").alias("origin"),
         pl.col("_index").alias("origin_index"),
         pl.col("eventTime").is_null().alias("_no_time"),
-        identity.struct.field("sessionContext").struct.field("sessionIssuer").struct.field("principalId").alias(
-            "_issuer_id"
-        ),
+        identity.struct.field("sessionContext")
+        .struct.field("sessionIssuer")
+        .struct.field("principalId")
+        .alias("_issuer_id"),
     )
     events = _fill_rare(_parse_times(events))
     unusable = events.filter(pl.col("time").is_null())

@@ -8,6 +8,7 @@ import orjson
 import polars as pl
 
 from sleuth.coverage import Coverage
+from sleuth.findings import FindingsResult
 from sleuth.ingest import IngestSummary
 from sleuth.report.document import Document, Section
 from sleuth.search import SearchResult
@@ -91,6 +92,8 @@ def coverage_document(result: Coverage) -> Document:
         "pruned_by_key_date": result.pruned,
         "ignored_files": result.ignored,
         "warnings": result.warnings,
+        "flows": result.flows.to_dicts(),
+        "findings": result.findings.to_dicts(),
     }
     t = result.totals
     headline = (
@@ -121,6 +124,18 @@ def coverage_document(result: Coverage) -> Document:
                 ).iter_rows()
             ],
             empty="no tampering event found",
+        ),
+        Section(
+            "VPC flows: account x interface x day",
+            list(result.flows.columns),
+            [list(r) for r in result.flows.iter_rows()],
+            empty="no flow records",
+        ),
+        Section(
+            "Findings by type and severity",
+            list(result.findings.columns),
+            [list(r) for r in result.findings.iter_rows()],
+            empty="no findings",
         ),
         Section("Skipped inputs", ["path", "reason"], [[s["path"], s["reason"]] for s in skipped], empty="none"),
         Section("Records skipped", ["reason", "records"], [list(i) for i in t["skipped"].items()], empty="none"),
@@ -167,3 +182,35 @@ def ingest_document(summary: IngestSummary) -> Document:
         empty="none",
     )
     return Document("ingest", data, records, [section], headline)
+
+
+FINDINGS_TABLE = ["severity_label", "severity", "type", "title", "account", "last_seen", "entities", "finding_id"]
+FINDINGS_RECORD = [
+    "finding_id", "producer", "type", "title", "description", "severity", "severity_label", "account", "region",
+    "first_seen", "last_seen", "tactics", "techniques", "event_ids",
+]  # fmt: skip
+
+
+def findings_document(result: FindingsResult) -> Document:
+    entities: dict[str, list[dict]] = {}
+    for row in result.entities.sort("finding_id", "entity_type", "entity_id").iter_rows(named=True):
+        entities.setdefault(row["finding_id"], []).append(
+            {"type": row["entity_type"], "id": row["entity_id"], "role": row["role"]}
+        )
+    records = [
+        {**row, "entities": entities.get(row["finding_id"], [])}
+        for row in result.findings.select(FINDINGS_RECORD).iter_rows(named=True)
+    ]
+    rows = [
+        [r["severity_label"], r["severity"], r["type"], r["title"], r["account"], r["last_seen"],
+         len(r["entities"]), r["finding_id"]]
+        for r in records
+    ]  # fmt: skip
+    shown = f"{len(records)} of {result.total}" if len(records) < result.total else str(result.total)
+    section = Section(f"Findings ({shown})", FINDINGS_TABLE, rows, empty="no finding matches",
+                      limits={"type": 50, "title": 50, "finding_id": 36})  # fmt: skip
+    flat = [{**r, "entities": "; ".join(f"{e['type']}:{e['id']}" for e in r["entities"])} for r in records]
+    document = Document(
+        "findings", {"count": len(records), "total": result.total, "findings": records}, flat, [section]
+    )
+    return document

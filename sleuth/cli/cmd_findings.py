@@ -1,0 +1,27 @@
+import click
+
+from sleuth.cli.options import common_options, make_run, output_options
+from sleuth.cli.output import emit, finish, progress_bar, warn
+from sleuth.dataset import open_dataset
+from sleuth.findings import FindingFilter, list_findings, parse_severity
+from sleuth.report.views import findings_document
+
+
+@click.command("findings")
+@common_options
+@output_options
+@click.option("--min-severity", metavar="SEVERITY", help="0-10 or low, medium, high, critical.")
+@click.option("--type", "types", multiple=True, help="Finding type; wildcards, e.g. 'UnauthorizedAccess:*'.")
+@click.option("--entity", "entities", multiple=True, help="An involved entity: ARN, key, instance, IP or CIDR ...")
+@click.option("--producer", "producers", multiple=True, help="guardduty or sleuth.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most N findings (the most severe).")
+def command(fmt, output, force, min_severity, types, entities, producers, limit, **common) -> None:
+    """Findings (GuardDuty and sleuth's own), most severe first, then most recent."""
+    run = make_run(**common)
+    minimum = parse_severity(min_severity) if min_severity else None
+    where = FindingFilter(minimum, types, entities, producers, limit)
+    with progress_bar(run, "reading") as progress:
+        dataset = open_dataset(run.sources, run.window, run.config, progress)
+    warn(run, dataset.warnings)
+    emit(run, findings_document(list_findings(dataset, where)), fmt, output, force)
+    finish(run)
