@@ -53,9 +53,12 @@ class BatchResult:
         return self.frames.get("events", schema.empty("events"))
 
 
-def parse_batch(paths: list[str], config: Config, window: TimeWindow | None = None) -> BatchResult:
+Item = tuple[str, str]  # (local path, name in reports): see InputFile.item
+
+
+def parse_batch(items: list[Item], config: Config, window: TimeWindow | None = None) -> BatchResult:
     """Parse a batch of files, keep rows inside `window`, drop duplicate events within the batch."""
-    frames, reports = parse_inputs(paths, config)
+    frames, reports = parse_inputs(items, config)
     if window is not None and window.bounded:
         frames = {name: _inside(name, df, window, reports) for name, df in frames.items()}
     if "events" in frames:
@@ -91,13 +94,13 @@ def _count_duplicates(duplicates: pl.DataFrame, reports: list[InputReport]) -> N
             report.kept -= count
 
 
-def batches(files: list[str], config: Config) -> list[list[str]]:
+def batches(files: list[Item], config: Config) -> list[list[Item]]:
     size = max(1, config.batch_files)
     return [files[i : i + size] for i in range(0, len(files), size)]
 
 
-def batch_id(paths: list[str]) -> str:
-    return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+def batch_id(items: list[Item]) -> str:
+    return hashlib.sha256("\n".join(name for _, name in items).encode()).hexdigest()[:16]
 
 
 def run_map(
@@ -150,9 +153,9 @@ def _worker_environment():
                 os.environ[name] = value
 
 
-def total_size(paths: list[str]) -> int:
+def total_size(items: list[Item]) -> int:
     total = 0
-    for path in paths:
+    for path, _ in items:
         with suppress(OSError):
             total += os.path.getsize(path)
     return total
@@ -165,11 +168,11 @@ def load_files(
     sources: SourceSet, window: TimeWindow, config: Config, progress: Progress | None = None
 ) -> tuple[dict[str, pl.DataFrame], list[InputReport]]:
     """Parse the raw files of `sources` into canonical frames (events deduplicated) plus per-input reports."""
-    paths = [f.path for f in sources.files]
-    jobs = [(batch, config, window) for batch in batches(paths, config)]
+    items = [f.item for f in sources.files]
+    jobs = [(batch, config, window) for batch in batches(items, config)]
     if progress:
-        progress.start(len(paths))
-    results = list(run_map(parse_batch, jobs, config, total_size(paths), progress))
+        progress.start(len(items))
+    results = list(run_map(parse_batch, jobs, config, total_size(items), progress))
     reports = [report for result in results for report in result.reports]
     frames: dict[str, pl.DataFrame] = {}
     for name in schema.FRAMES:
@@ -183,10 +186,10 @@ def load_files(
 # --- ingest: parse into the case store ---------------------------------------------------------
 
 
-def ingest_batch(paths: list[str], case: str, config: Config, window: TimeWindow | None) -> BatchResult:
+def ingest_batch(items: list[Item], case: str, config: Config, window: TimeWindow | None) -> BatchResult:
     """Worker: parse a batch, write its rows to the case store, return accounting and row keys."""
-    result = parse_batch(paths, config, window)
-    bid = batch_id(paths)
+    result = parse_batch(items, config, window)
+    bid = batch_id(items)
     written = [
         path
         for frame, df in result.frames.items()
@@ -273,16 +276,17 @@ def ingest(
     return IngestSummary(case, reports, unchanged, sources.digests, sources.pruned, manifest)
 
 
-def _new_inputs(sources: SourceSet, manifest: dict) -> tuple[list[str], list[str]]:
+def _new_inputs(sources: SourceSet, manifest: dict) -> tuple[list[Item], list[str]]:
     known = {entry["path"]: entry for entry in manifest["inputs"]}
-    todo: list[str] = []
+    todo: list[Item] = []
     unchanged: list[str] = []
-    for item in sources.files:
-        prior = known.get(item.path)
-        if prior and prior.get("sha256") and _same_file(item.path, prior):
-            unchanged.append(item.path)
+    for source in sources.files:
+        local, name = source.item
+        prior = known.get(name)
+        if prior and prior.get("sha256") and _same_file(local, prior):
+            unchanged.append(name)
         else:
-            todo.append(item.path)
+            todo.append(source.item)
     return todo, unchanged
 
 

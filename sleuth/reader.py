@@ -138,19 +138,19 @@ def decode_text(data: bytes) -> tuple[bytes, str | None]:
 
 def parse_file(path: str | Path, config: Config) -> tuple[InputReport, dict[str, pl.DataFrame]]:
     """Parse one input file: its report and its canonical frames."""
-    frames, (report,) = parse_inputs([str(path)], config)
+    frames, (report,) = parse_inputs([(str(path), str(path))], config)
     return report, frames
 
 
-def parse_inputs(paths: list[str], config: Config) -> tuple[dict[str, pl.DataFrame], list[InputReport]]:
-    """Parse a batch of input files; inputs of one format are parsed together (see parse_many)."""
+def parse_inputs(items: list[tuple[str, str]], config: Config) -> tuple[dict[str, pl.DataFrame], list[InputReport]]:
+    """Parse a batch of (local path, name in reports) inputs; those of one format are parsed together."""
     reports: list[InputReport] = []
     by_format: dict[str, list[tuple[bytes, str, InputReport]]] = {}
-    for path in paths:
-        report, data, module = load_input(path, config)
+    for local, name in items:
+        report, data, module = load_input(local, config, name)
         reports.append(report)
         if module is not None:
-            by_format.setdefault(module.NAME, []).append((data, path, report))
+            by_format.setdefault(module.NAME, []).append((data, name, report))
     frames: dict[str, list[pl.DataFrame]] = {}
     for name, items in by_format.items():
         parsed, results = parsers.REGISTRY[name].parse_many([(data, path) for data, path, _ in items], config)
@@ -163,9 +163,9 @@ def parse_inputs(paths: list[str], config: Config) -> tuple[dict[str, pl.DataFra
     return merged, reports
 
 
-def load_input(path: str, config: Config) -> tuple[InputReport, bytes, ModuleType | None]:
+def load_input(path: str, config: Config, name: str | None = None) -> tuple[InputReport, bytes, ModuleType | None]:
     """Read, hash, decompress (capped), decode and sniff one file; the parser is None when it is skipped."""
-    report = InputReport(path=path)
+    report = InputReport(path=name or path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:

@@ -34,10 +34,16 @@ _DOC_NAME = re.compile(r"^(README|LICENSE|LICENCE|NOTICE|COPYING|CHANGELOG)([._-
 
 @dataclass(frozen=True)
 class InputFile:
-    path: str
+    path: str  # where the bytes are read from
     account: str | None = None
     region: str | None = None
     key_date: date | None = None
+    display: str | None = None  # how reports name it when that differs (s3://bucket/key)
+
+    @property
+    def item(self) -> tuple[str, str]:
+        """(local path, name in reports), the unit the parsers take."""
+        return self.path, self.display or self.path
 
 
 @dataclass
