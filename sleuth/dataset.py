@@ -11,7 +11,7 @@ from sleuth.config import Config
 from sleuth.errors import SourceError
 from sleuth.ingest import KEY, Progress, load_files
 from sleuth.reader import InputReport
-from sleuth.sources import SourceSet, resolve
+from sleuth.sources import Remote, SourceSet, resolve
 from sleuth.timewindow import TimeWindow
 
 
@@ -31,7 +31,8 @@ class Dataset:
     @property
     def warnings(self) -> list[str]:
         """Problems with the inputs read by this call (a case's are shown by `sleuth sources`)."""
-        return input_warnings(self.read_now)
+        gone = [f"{name}: listed, then gone before it could be downloaded" for name in self.sources.missing]
+        return gone + input_warnings(self.read_now)
 
 
 def input_warnings(inputs: list[InputReport]) -> list[str]:
@@ -48,10 +49,16 @@ def input_warnings(inputs: list[InputReport]) -> list[str]:
     return lines
 
 
-def open_dataset(arguments: list[str], window: TimeWindow, config: Config, progress: Progress | None = None) -> Dataset:
+def open_dataset(
+    arguments: list[str],
+    window: TimeWindow,
+    config: Config,
+    progress: Progress | None = None,
+    remote: Remote | None = None,
+) -> Dataset:
     if not arguments:
-        raise SourceError("no sources given", "pass -s FILE|FOLDER|CASE, or set SLEUTH_SOURCES")
-    sources = resolve(arguments, window, config)
+        raise SourceError("no sources given", "pass -s FILE|FOLDER|CASE|s3://..., or set SLEUTH_SOURCES")
+    sources = resolve(arguments, window, config, remote, progress)
     parts: dict[str, list[pl.LazyFrame]] = {name: [] for name in schema.FRAMES}
     inputs: list[InputReport] = []
     reports: list[InputReport] = []

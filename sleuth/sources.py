@@ -55,6 +55,7 @@ class SourceSet:
     digests: list[str] = field(default_factory=list)  # CloudTrail digest files, skipped unread
     pruned: int = 0  # files whose key date lies outside the window
     ignored: list[str] = field(default_factory=list)  # documentation files beside the logs
+    missing: list[str] = field(default_factory=list)  # S3 objects listed, then gone before download
 
 
 def key_layout(path: str) -> dict | None:
@@ -69,11 +70,26 @@ def key_layout(path: str) -> dict | None:
     return {"account": match["account"], "region": match["region"], "service": match["service"], "day": day}
 
 
-def resolve(arguments: list[str], window: TimeWindow, config: Config) -> SourceSet:
+@dataclass(frozen=True)
+class Remote:
+    """How to reach s3:// sources: the boto3 session settings and where downloads are kept."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    cache_dir: Path | None = None  # None: a temporary folder for this process
+
+
+def resolve(
+    arguments: list[str], window: TimeWindow, config: Config, remote: Remote | None = None, progress=None
+) -> SourceSet:
     """Expand -s arguments into input files and case stores, pruning days outside `window`."""
     found = SourceSet()
     seen: set[str] = set()
     for argument in arguments:
+        if argument.startswith("s3://"):
+            _fetch(argument, window, config, remote or Remote(), progress, found)
+            continue
         for path in _expand(argument, found):
             key = os.path.realpath(path)
             if key not in seen:
@@ -84,16 +100,31 @@ def resolve(arguments: list[str], window: TimeWindow, config: Config) -> SourceS
                 f"more than {config.max_files} input files under {argument}",
                 "narrow the sources or the time window, or raise max_files in sleuth.toml",
             )
-    found.files.sort(key=lambda f: f.path)
+    found.files.sort(key=lambda f: f.item[1])
     return found
 
 
+def _fetch(url: str, window: TimeWindow, config: Config, remote: Remote, progress, found: SourceSet) -> None:
+    """Download what an s3:// prefix holds for `window` (listing only the days inside it)."""
+    from sleuth import s3  # boto3 is imported only when a source is in S3
+
+    fetched = s3.fetch(url, window, config, remote.cache_dir, progress,
+                       profile=remote.profile, region=remote.region, endpoint_url=remote.endpoint_url)  # fmt: skip
+    found.digests.extend(fetched.digests)
+    found.pruned += fetched.pruned
+    found.missing.extend(fetched.missing)
+    known = {f.display for f in found.files}
+    for local, display in fetched.files:
+        if display in known:
+            continue
+        if _DOC_NAME.search(display.rsplit("/", 1)[-1]):
+            found.ignored.append(display)
+            continue
+        layout = key_layout(display) or {}
+        found.files.append(InputFile(local, layout.get("account"), layout.get("region"), layout.get("day"), display))
+
+
 def _expand(argument: str, found: SourceSet) -> list[str]:
-    if argument.startswith("s3://"):
-        raise SourceError(
-            f"{argument}: reading straight from S3 is not available in this version",
-            "download the prefix first (aws s3 sync s3://... ./logs) and pass the folder",
-        )
     if _GLOB_CHARS.search(argument) and not os.path.exists(argument):
         matches = sorted(glob.glob(argument, recursive=True))
         if not matches:

@@ -75,7 +75,8 @@ def prepare_case(case: Path) -> dict:
     """Open an existing case for extension, or make a new one; refuse a folder that is something else."""
     if is_case_store(case):
         return load_manifest(case)
-    if case.exists() and (not case.is_dir() or any(case.iterdir())):
+    # Hidden entries (the .s3-cache that an ingest from S3 fills first) do not make a folder foreign.
+    if case.exists() and (not case.is_dir() or any(not p.name.startswith(".") for p in case.iterdir())):
         raise CaseStoreError(
             f"{case} exists and is not a sleuth case", "give -o a new or empty folder, or an existing case"
         )

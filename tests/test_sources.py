@@ -61,11 +61,6 @@ def test_too_many_files_is_an_error():
         resolve([str(SHAPES)], TimeWindow(), Config(max_files=2))
 
 
-def test_s3_sources_say_what_to_do():
-    with pytest.raises(SourceError, match="aws s3 sync"):
-        resolve(["s3://bucket/AWSLogs/"], TimeWindow(), Config())
-
-
 def test_last_is_relative_to_now():
     from datetime import UTC, datetime
 

@@ -21,7 +21,7 @@ def command(fmt, output, force, min_severity, types, entities, producers, limit,
     minimum = parse_severity(min_severity) if min_severity else None
     where = FindingFilter(minimum, types, entities, producers, limit)
     with progress_bar(run, "reading") as progress:
-        dataset = open_dataset(run.sources, run.window, run.config, progress)
+        dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
     warn(run, dataset.warnings)
     emit(run, findings_document(list_findings(dataset, where)), fmt, output, force)
     finish(run)

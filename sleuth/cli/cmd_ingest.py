@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -26,12 +27,13 @@ from sleuth.sources import resolve
 def command(case: Path, fmt: str, **common) -> None:
     """Build or extend a case store (Parquet by day + manifest.json) from raw logs."""
     run = make_run(**common)
-    sources = resolve(run.sources, run.window, run.config) if run.sources else None
-    if sources is None:
-        raise SourceError("no sources given", "pass -s FILE|FOLDER, or set SLEUTH_SOURCES")
-    if sources.cases:
-        raise SourceError(f"{sources.cases[0]} is a case store", "query it directly with -s; ingest takes raw logs")
+    if not run.sources:
+        raise SourceError("no sources given", "pass -s FILE|FOLDER|s3://..., or set SLEUTH_SOURCES")
+    remote = replace(run.remote, cache_dir=case / ".s3-cache")  # downloads are kept with the case
     with progress_bar(run, "ingest") as progress:
+        sources = resolve(run.sources, run.window, run.config, remote, progress)
+        if sources.cases:
+            raise SourceError(f"{sources.cases[0]} is a case store", "query it directly with -s; ingest takes raw logs")
         summary = ingest(sources, case, run.window, run.config, progress)
     warn(run, input_warnings(summary.inputs))
     document = ingest_document(summary)

@@ -22,7 +22,7 @@ def command(fmt, output, force, principal, ip, action, service, access_key, erro
     run = make_run(**common)
     where = EventFilter(principal, ip, action, service, access_key, errors, limit)
     with progress_bar(run, "reading") as progress:
-        dataset = open_dataset(run.sources, run.window, run.config, progress)
+        dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
     warn(run, dataset.warnings)
     emit(run, search_document(search(dataset, where)), fmt, output, force)
     finish(run)

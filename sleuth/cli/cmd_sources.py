@@ -14,7 +14,7 @@ def command(fmt, output, force, **common) -> None:
     """Coverage: accounts x regions x days, gaps, logging tampering, skipped inputs."""
     run = make_run(**common)
     with progress_bar(run, "reading") as progress:
-        dataset = open_dataset(run.sources, run.window, run.config, progress)
+        dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
     warn(run, dataset.warnings)
     emit(run, coverage_document(coverage(dataset, run.config)), fmt, output, force)
     finish(run)

@@ -12,6 +12,7 @@ import click
 
 from sleuth.config import Config, load_config
 from sleuth.report.render import EXTENSIONS, FORMATS
+from sleuth.sources import Remote
 from sleuth.timewindow import TimeWindow
 
 
@@ -25,6 +26,7 @@ class Run:
     quiet: bool = False
     color: bool = False
     strict: bool = False
+    remote: Remote = field(default_factory=Remote)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -53,16 +55,21 @@ def common_options(function: Callable) -> Callable:
         click.option("--no-color", is_flag=True, help="No color, even on a terminal."),
         click.option("--strict", is_flag=True, help="Exit 1 if any input or record had to be skipped."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="sleuth.toml to read."),
+        click.option("--profile", help="AWS profile for s3:// sources (default: the standard credential chain)."),
+        click.option("--region", help="AWS region for s3:// sources."),
+        click.option("--endpoint-url", help="S3-compatible endpoint for s3:// sources (MinIO, a local server)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
     return function
 
 
-def make_run(source, since, until, last, quiet, no_color, strict, config_path) -> Run:
+def make_run(source, since, until, last, quiet, no_color, strict, config_path, profile, region, endpoint_url) -> Run:
     config = load_config(config_path)
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    return Run(config, _sources(source, config), TimeWindow.from_options(since, until, last), quiet, color, strict)
+    window = TimeWindow.from_options(since, until, last)
+    remote = Remote(profile, region, endpoint_url)
+    return Run(config, _sources(source, config), window, quiet, color, strict, remote)
 
 
 def output_options(function: Callable) -> Callable:

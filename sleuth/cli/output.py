@@ -70,7 +70,8 @@ class _Bar:
         self.records = 0
 
     def start(self, files: int) -> None:
-        self.bar.update(self.task, total=files)
+        """A new phase (download, then parse): the bar starts again."""
+        self.bar.reset(self.task, total=files, records=self.records)
 
     def advance(self, files: int, records: int) -> None:
         self.records += records
