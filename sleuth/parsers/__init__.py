@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sleuth.parsers import cloudtrail
+from sleuth.parsers import cloudtrail, guardduty
 
-_MODULES: tuple[ModuleType, ...] = (cloudtrail,)
+_MODULES: tuple[ModuleType, ...] = (cloudtrail, guardduty)
 
 # Modules in this package that are helpers, not parsers.
 NOT_PARSERS = frozenset({"base"})
