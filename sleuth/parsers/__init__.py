@@ -17,7 +17,7 @@ from sleuth.parsers import cloudtrail, guardduty
 _MODULES: tuple[ModuleType, ...] = (cloudtrail, guardduty)
 
 # Modules in this package that are helpers, not parsers.
-NOT_PARSERS = frozenset({"base"})
+NOT_PARSERS = frozenset({"base", "guardduty_entities"})
 
 
 def _build_registry(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sleuth import schema
+from sleuth import attack, schema
 from sleuth.config import Config
 from sleuth.parsers import cloudtrail, guardduty
 from tests.conftest import FIXTURES, SHAPES, shared
@@ -296,7 +296,7 @@ def test_odd_severity_values(value, expected):
     ],
 )
 def test_tactics_by_purpose_and_specific_type(finding_type, tactics, techniques):
-    assert guardduty.tactics_for(finding_type) == (tactics, techniques)
+    assert attack.tactics_for(finding_type) == (tactics, techniques)
 
 
 def test_unknown_purpose_is_kept_without_tactic_and_reported():
@@ -315,14 +315,14 @@ def test_odd_types_are_kept(finding_type):
 
 
 def test_the_shipped_table_is_valid_and_covers_every_documented_purpose():
-    table = guardduty.tactic_table()
+    table = attack.tactic_table()
     documented = {
         "Backdoor", "Behavior", "CryptoCurrency", "DefenseEvasion", "Discovery", "Execution", "Exfiltration",
         "Impact", "InitialAccess", "PenTest", "Persistence", "Policy", "PrivilegeEscalation", "Recon", "Stealth",
         "Trojan", "UnauthorizedAccess", "CredentialAccess", "AttackSequence", "Object",
     }  # fmt: skip
     assert {p.lower() for p in documented} <= table.purposes
-    assert guardduty.tactic_table() is table  # loaded once
+    assert attack.tactic_table() is table  # loaded once
 
 
 @pytest.mark.parametrize(
@@ -340,11 +340,11 @@ def test_the_shipped_table_is_valid_and_covers_every_documented_purpose():
 )
 def test_a_bad_table_is_refused_naming_the_problem(text, error):
     with pytest.raises(ValueError, match=error):
-        guardduty.parse_tactic_table(text)
+        attack.parse_tactic_table(text)
 
 
 def test_the_more_specific_row_wins_and_empty_cells_inherit():
-    table = guardduty.parse_tactic_table(
+    table = attack.parse_tactic_table(
         "purpose,type,tactic,technique,note\n"
         "Recon,,Discovery,T1046,purpose\n"
         ",*/Port*,,T1595,any purpose\n"
@@ -368,7 +368,7 @@ def test_the_more_specific_row_wins_and_empty_cells_inherit():
     ],
 )
 def test_canonical_tactic_names(value, tactic):
-    assert guardduty.canonical_tactic(value) == tactic
+    assert attack.canonical_tactic(value) == tactic
 
 
 # ---------------------------------------------------------------------------------------------
