@@ -15,7 +15,7 @@ from types import ModuleType
 import polars as pl
 from isal import isal_zlib
 
-from sleuth import parsers
+from sleuth import parsers, schema
 from sleuth.config import Config
 from sleuth.parsers.base import ParseResult
 
@@ -183,7 +183,8 @@ def load_input(path: str, config: Config, name: str | None = None) -> tuple[Inpu
         data, note = decode_text(data)
         if note:
             report.warnings.append(note)
-    module = parsers.detect(data[:_SNIFF_BYTES])
+    # Parquet keeps its column names at the end of the file: its sniffer needs all of it.
+    module = parsers.detect(data if data.startswith(PARQUET_MAGIC) else data[:_SNIFF_BYTES])
     if module is None:
         report.error = f"not a recognised log format (expected {parsers.describe()})"
         return report, b"", None
@@ -216,12 +217,18 @@ def _decompress(raw: bytes, config: Config, report: InputReport) -> tuple[bytes,
 
 
 def _time_ranges(reports: list[InputReport], frames: dict[str, pl.DataFrame]) -> None:
-    events = frames.get("events")
-    if events is None or events.is_empty():
+    """Each input's first and last record time, over every frame of records it filled."""
+    ranges = []
+    for name in ("events", "flows", "flow_status", "findings"):
+        df = frames.get(name)
+        if df is not None and len(df):
+            column = pl.col(schema.TIME_COLUMN[name])
+            ranges.append(df.group_by("origin").agg(column.min().alias("first"), column.max().alias("last")))
+    if not ranges:
         return
-    ranges = events.group_by("origin").agg(pl.col("time").min().alias("first"), pl.col("time").max().alias("last"))
-    by_origin = {origin: (first, last) for origin, first, last in ranges.iter_rows()}
+    merged = pl.concat(ranges).group_by("origin").agg(pl.col("first").min(), pl.col("last").max())
+    by_origin = {origin: (first, last) for origin, first, last in merged.iter_rows()}
     for report in reports:
-        if report.path in by_origin:
-            first, last = by_origin[report.path]
+        first, last = by_origin.get(report.path, (None, None))
+        if first is not None:
             report.first, report.last = first.isoformat(), last.isoformat()

@@ -24,6 +24,7 @@ from sleuth.timewindow import TimeWindow
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "sleuth/manifest/v1"
 _DAY_PREFIX = "day="
+UNDATED = "undated"
 
 
 def is_case_store(path: Path) -> bool:
@@ -92,13 +93,14 @@ def write_partitions(case: Path, frame: str, df: pl.DataFrame, batch_id: str) ->
         return written
     days = df.get_column(time_column).dt.date()
     for (day,), part in df.with_columns(days.alias("_day")).partition_by("_day", as_dict=True).items():
-        folder = case / frame / f"{_DAY_PREFIX}{day.isoformat()}"
+        label = day.isoformat() if day is not None else UNDATED
+        folder = case / frame / f"{_DAY_PREFIX}{label}"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"part-{batch_id}.parquet"
         tmp = target.with_suffix(".parquet.tmp")
         part.drop("_day").write_parquet(tmp, compression="zstd", compression_level=1)
         os.replace(tmp, target)
-        written[day.isoformat()] = str(target.relative_to(case))
+        written[label] = str(target.relative_to(case))
     return written
 
 
@@ -110,8 +112,13 @@ def partition_files(case: Path, frame: str, window: TimeWindow | None = None) ->
     for folder in sorted(root.iterdir()):
         if not folder.name.startswith(_DAY_PREFIX):
             continue
+        label = folder.name[len(_DAY_PREFIX) :]
+        if label == UNDATED:  # rows without a time (flow formats without start): only unbounded questions
+            if window is None or not window.bounded:
+                files.extend(sorted(folder.glob("part-*.parquet")))
+            continue
         try:
-            day = date.fromisoformat(folder.name[len(_DAY_PREFIX) :])
+            day = date.fromisoformat(label)
         except ValueError:
             continue
         if window is None or window.may_hold_day(day):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sleuth.parsers import cloudtrail, guardduty
+from sleuth.parsers import cloudtrail, guardduty, vpcflow
 
-_MODULES: tuple[ModuleType, ...] = (cloudtrail, guardduty)
+_MODULES: tuple[ModuleType, ...] = (cloudtrail, guardduty, vpcflow)
 
 # Modules in this package that are helpers, not parsers.
 NOT_PARSERS = frozenset({"base", "guardduty_entities"})

@@ -21,5 +21,6 @@ def test_registry_rejects_duplicate_names():
 def test_sniffing_is_by_content():
     assert parsers.detect(b'{"Records":[{"eventVersion":"1.08"') is not None
     assert parsers.detect(b'{"Events": [{"CloudTrailEvent": "{}"}]}') is not None
-    assert parsers.detect(b"2 123456789012 eni-1 10.0.0.1 10.0.0.2 22 80 6 1 40 1 2 ACCEPT OK") is None
+    assert parsers.detect(b"2 123456789012 eni-1 10.0.0.1 10.0.0.2 22 80 6 1 40 1 2 ACCEPT OK").NAME == "vpcflow"
+    assert parsers.detect(b'{"Findings": []}').NAME == "guardduty"
     assert parsers.detect(b'{"hello": "world"}') is None
