@@ -23,7 +23,8 @@ class Config:
     max_json_depth: int = 64  # deeper nesting than this is skipped
     max_files: int = 1_000_000  # per run; more is an error naming the limit
     # Ingest.
-    batch_files: int = 24  # input files per unit of work in the ingest map
+    batch_files: int = 24  # input files per unit of work in the ingest map ...
+    batch_bytes: int = 16 << 20  # ... and bytes on disk (bounds a worker's memory on big flow-log files)
     workers: int = 0  # processes for ingest; 0 = one per core
     # Sources.
     sources: tuple[str, ...] = ()

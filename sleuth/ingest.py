@@ -95,8 +95,20 @@ def _count_duplicates(duplicates: pl.DataFrame, reports: list[InputReport]) -> N
 
 
 def batches(files: list[Item], config: Config) -> list[list[Item]]:
-    size = max(1, config.batch_files)
-    return [files[i : i + size] for i in range(0, len(files), size)]
+    """Consecutive runs of at most `batch_files` files and `batch_bytes` bytes on disk (a big file alone)."""
+    out: list[list[Item]] = []
+    current: list[Item] = []
+    size = 0
+    for item in files:
+        item_size = total_size([item])
+        if current and (len(current) >= config.batch_files or size + item_size > config.batch_bytes):
+            out.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item_size
+    if current:
+        out.append(current)
+    return out
 
 
 def batch_id(items: list[Item]) -> str:
