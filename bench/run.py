@@ -28,7 +28,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 PEERS = BENCH / ".venv-peers"
-TOOLS = ("sleuth", "jq", "duckdb")
+TOOLS = ("sleuth", "jq", "duckdb")  # for --kind vpcflow, "jq" is awk (jq reads no flow text)
 JQ_FILTER = ".Records[] | [.eventTime,.eventName,.eventSource,.sourceIPAddress,.userIdentity.arn,.errorCode]"
 
 # Runs one command (argv list, or a string for the shell), prints one JSON line about it.
@@ -51,20 +51,31 @@ DUCKDB_SQL = """COPY (SELECT r.eventTime, r.eventName, r.eventSource, r.sourceIP
   r.errorCode FROM (SELECT unnest(Records) AS r FROM read_json({glob}, compression='gzip', columns={{'Records':
   'STRUCT(eventTime VARCHAR, eventName VARCHAR, eventSource VARCHAR, sourceIPAddress VARCHAR,
   userIdentity STRUCT(arn VARCHAR), errorCode VARCHAR)[]'}}))) TO {out} (FORMAT parquet)"""
+# VPC flow text (gen_vpcflow.py): DuckDB reads every column of the default format to Parquet.
+DUCKDB_FLOW_SQL = """COPY (SELECT * FROM read_csv({glob}, compression='gzip', delim=' ', header=true,
+  nullstr='-', columns={{'version': 'INTEGER', 'account-id': 'VARCHAR', 'interface-id': 'VARCHAR',
+  'srcaddr': 'VARCHAR', 'dstaddr': 'VARCHAR', 'srcport': 'INTEGER', 'dstport': 'INTEGER', 'protocol': 'INTEGER',
+  'packets': 'BIGINT', 'bytes': 'BIGINT', 'start': 'BIGINT', 'end': 'BIGINT', 'action': 'VARCHAR',
+  'log-status': 'VARCHAR'}})) TO {out} (FORMAT parquet)"""
+AWK_FLOW = "awk 'FNR > 1 && $14 == \"OK\" { bytes[$3] += $10 } END { n = 0; for (k in bytes) n++; print n }'"
 DUCKDB_SCRIPT = """import sys, duckdb
 con = duckdb.connect()
 con.execute(sys.argv[1])
 print(con.execute("SELECT count(*) FROM read_parquet(?)", [sys.argv[2]]).fetchone()[0])"""
 
 
+PATTERNS = {"cloudtrail": "*.json.gz", "vpcflow": "*.log.gz"}
+
+
 def sql_quote(s):
     return "'" + s.replace("'", "''") + "'"
 
 
-def corpus_stats(corpus):
-    """Files, records, compressed and raw bytes. Records are counted as "eventVersion" keys
-    (CloudTrail writes exactly one per record, and no nested object has one)."""
-    files = sorted(Path(corpus).rglob("*.json.gz"))
+def corpus_stats(corpus, kind="cloudtrail"):
+    """Files, records, compressed and raw bytes. CloudTrail records are counted as "eventVersion" keys
+    (CloudTrail writes exactly one per record, and no nested object has one); flow records as lines
+    after each file's header."""
+    files = sorted(Path(corpus).rglob(PATTERNS[kind]))
     records = raw = 0
     unreadable = []
     for f in files:
@@ -73,7 +84,7 @@ def corpus_stats(corpus):
         except (OSError, EOFError, zlib.error) as exc:
             unreadable.append(f"{f}: {exc}")
             continue
-        records += body.count(b'"eventVersion"')
+        records += body.count(b'"eventVersion"') if kind == "cloudtrail" else body.count(b"\n") - 1
         raw += len(body)
     if unreadable:
         print(f"warning: {len(unreadable)} unreadable file(s), e.g. {unreadable[0]}", file=sys.stderr)
@@ -128,6 +139,8 @@ def warm_cache(corpus):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, type=Path, help="folder of CloudTrail *.json.gz (gen_cloudtrail.py)")
+    p.add_argument("--kind", choices=PATTERNS, default="cloudtrail",
+                   help="vpcflow: a gen_vpcflow.py corpus; the peers are awk and DuckDB read_csv")
     p.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is reported (default 3)")
     p.add_argument("--out", type=Path, default=BENCH / "results.json", help="raw numbers (default bench/results.json)")
     p.add_argument("--only", action="append", choices=TOOLS, help="run only this tool (repeatable)")
@@ -137,7 +150,7 @@ def main():
     p.add_argument("--no-install", action="store_true", help="do not create bench/.venv-peers or pip install duckdb")
     p.add_argument("--tmp", default=None, help="scratch folder for cases and outputs (default: system temp)")
     args = p.parse_args()
-    stats, info = corpus_stats(args.corpus), machine()
+    stats, info = corpus_stats(args.corpus, args.kind), machine()
     if not stats["records"]:
         sys.exit(f"no records under {args.corpus}")
     sleuth, commands, unavailable, versions = setup(args, args.only or list(TOOLS))
@@ -160,14 +173,19 @@ def setup(args, tools):
     """The command builder (scratch dir -> argv or shell string) of each available tool."""
     sleuth = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or shutil.which("sleuth")
     commands, unavailable, versions = {}, {}, {}
-    glob = str(args.corpus.resolve() / "**" / "*.json.gz")
+    glob = str(args.corpus.resolve() / "**" / PATTERNS[args.kind])
+    flows = args.kind == "vpcflow"
     if "sleuth" in tools:
         versions["sleuth"] = sleuth and version([sleuth, "--version"])
         if versions["sleuth"]:
             commands["sleuth ingest"] = lambda d: [sleuth, "ingest", "-s", str(args.corpus), "-o", f"{d}/case", "-q"]
         else:
             unavailable["sleuth ingest"] = "no working `sleuth` console script (not installed yet?)"
-    if "jq" in tools:
+    if "jq" in tools and flows:
+        versions["awk"] = version(["awk", "--version"]) or "awk"
+        commands["awk"] = lambda d: (f"set -o pipefail; find {shlex.quote(str(args.corpus))} -name '*.log.gz' "
+                                     f"-print0 | sort -z | xargs -0 zcat -- | {AWK_FLOW} > /dev/null")
+    elif "jq" in tools:
         versions["jq"] = version(["jq", "--version"])
         if versions["jq"] and shutil.which("zcat"):
             commands["jq"] = lambda d: (f"set -o pipefail; find {shlex.quote(str(args.corpus))} -name '*.json.gz' "
@@ -180,7 +198,8 @@ def setup(args, tools):
         versions["duckdb"] = python and version([str(python), "-c", "import duckdb; print(duckdb.__version__)"])
         if versions["duckdb"]:
             def duckdb_cmd(d):
-                sql = DUCKDB_SQL.format(glob=sql_quote(glob), out=sql_quote(f"{d}/out.parquet"))
+                template = DUCKDB_FLOW_SQL if flows else DUCKDB_SQL
+                sql = template.format(glob=sql_quote(glob), out=sql_quote(f"{d}/out.parquet"))
                 return [str(python), "-c", DUCKDB_SCRIPT, sql, f"{d}/out.parquet"]
             commands["duckdb"] = duckdb_cmd
         else:
