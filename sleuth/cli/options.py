@@ -37,16 +37,23 @@ def _sources(given: tuple[str, ...], config: Config) -> list[str]:
     return from_env or list(config.sources)
 
 
+def _stack(function: Callable, decorators: list[Callable]) -> Callable:
+    """Apply click options so that --help lists them in the order written."""
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
 def common_options(function: Callable) -> Callable:
-    """-s/--source, --since/--until/--last, -q, --no-color, --strict, --config: builds a `Run`."""
-    decorators = [
+    """-s/--source, --since/--until/--last, -q, --no-color, --strict, --config, S3 settings: see make_run."""
+    return _stack(function, [
         click.option(
             "-s",
             "--source",
             "source",
             multiple=True,
             metavar="SRC",
-            help="File, folder, glob or case store (repeatable). Default: $SLEUTH_SOURCES or sleuth.toml.",
+            help="File, folder, glob, s3:// prefix or case (repeatable). Default: $SLEUTH_SOURCES or sleuth.toml.",
         ),
         click.option("--since", metavar="TIME", help="Only records at or after TIME (ISO 8601, UTC if no zone)."),
         click.option("--until", metavar="TIME", help="Only records before TIME (ISO 8601)."),
@@ -58,10 +65,7 @@ def common_options(function: Callable) -> Callable:
         click.option("--profile", help="AWS profile for s3:// sources (default: the standard credential chain)."),
         click.option("--region", help="AWS region for s3:// sources."),
         click.option("--endpoint-url", help="S3-compatible endpoint for s3:// sources (MinIO, a local server)."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+    ])  # fmt: skip
 
 
 def make_run(source, since, until, last, quiet, no_color, strict, config_path, profile, region, endpoint_url) -> Run:
@@ -74,7 +78,7 @@ def make_run(source, since, until, last, quiet, no_color, strict, config_path, p
 
 def output_options(function: Callable) -> Callable:
     """-f/--format, -o/--output, --force."""
-    decorators = [
+    return _stack(function, [
         click.option(
             "-f",
             "--format",
@@ -90,10 +94,7 @@ def output_options(function: Callable) -> Callable:
             help="Write results to FILE instead of stdout.",
         ),
         click.option("--force", is_flag=True, help="Overwrite the -o file if it exists."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+    ])  # fmt: skip
 
 
 def pick_format(fmt: str | None, output: Path | None) -> str:
