@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -62,14 +63,20 @@ def common_options(function: Callable) -> Callable:
         click.option("--no-color", is_flag=True, help="No color, even on a terminal."),
         click.option("--strict", is_flag=True, help="Exit 1 if any input or record had to be skipped."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="sleuth.toml to read."),
+        click.option("--vpc-format", metavar="FIELDS",
+                     help='Fields of headerless custom VPC flow logs, e.g. "version account-id srcaddr ...".'),
         click.option("--profile", help="AWS profile for s3:// sources (default: the standard credential chain)."),
         click.option("--region", help="AWS region for s3:// sources."),
         click.option("--endpoint-url", help="S3-compatible endpoint for s3:// sources (MinIO, a local server)."),
     ])  # fmt: skip
 
 
-def make_run(source, since, until, last, quiet, no_color, strict, config_path, profile, region, endpoint_url) -> Run:
+def make_run(
+    source, since, until, last, quiet, no_color, strict, config_path, vpc_format, profile, region, endpoint_url
+) -> Run:
     config = load_config(config_path)
+    if vpc_format:
+        config = dataclasses.replace(config, vpc_format=vpc_format)
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     window = TimeWindow.from_options(since, until, last)
     remote = Remote(profile, region, endpoint_url)

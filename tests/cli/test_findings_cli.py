@@ -89,3 +89,13 @@ def test_panther_flows_and_findings_together(tmp_path):
     assert sum(t.startswith("AttackSequence:") for t in types) == 2
     out = run_cli(["findings", "-s", tmp_path / "case", "--type", "AttackSequence:*", "-f", "json"]).stdout
     assert json.loads(out)["total"] == 2
+
+
+def test_vpc_format_flag_reads_headerless_custom_files():
+    from tests.parsers.test_vpcflow import CUSTOM_FORMAT
+
+    path = FIXTURES / "vpcflow" / "custom-v5.log"
+    plain = json.loads(run_cli(["sources", "-s", path, "-f", "json"]).stdout)
+    assert not plain["flows"]  # without the format its lines cannot be read as flows
+    data = json.loads(run_cli(["sources", "-s", path, "--vpc-format", CUSTOM_FORMAT, "-f", "json"]).stdout)
+    assert data["totals"]["kept"] > 0 and data["flows"]
