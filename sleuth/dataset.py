@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -67,7 +69,9 @@ def open_dataset(
             parts[name].append(store.scan(case, name, window))
         manifest = store.load_manifest(case)
         inputs.extend(InputReport.from_json(entry) for entry in manifest["inputs"])
-        sources.digests.extend(manifest.get("digests", []))
+        sources.digests = sorted(set(sources.digests) | set(manifest.get("digests", [])))
+    if sources.cases and sources.files:
+        _drop_files_in_cases(sources, inputs)
     if sources.files:
         frames, reports = load_files(sources, window, config, progress)
         for name, df in frames.items():
@@ -75,6 +79,22 @@ def open_dataset(
         inputs.extend(reports)
     lazies = {name: _combine(name, frames) for name, frames in parts.items()}
     return Dataset(lazies["events"], lazies, inputs, sources, window, reports)
+
+
+def _drop_files_in_cases(sources: SourceSet, case_inputs: list[InputReport]) -> None:
+    """Raw files whose content a given case already holds are not read again (nor counted twice)."""
+    held = {report.sha256 for report in case_inputs if report.sha256}
+    kept = []
+    for item in sources.files:
+        try:
+            digest = hashlib.sha256(Path(item.path).read_bytes()).hexdigest()
+        except OSError:
+            digest = None
+        if digest in held:
+            sources.in_case.append(item.item[1])
+        else:
+            kept.append(item)
+    sources.files = kept
 
 
 def _combine(name: str, frames: list[pl.LazyFrame]) -> pl.LazyFrame:

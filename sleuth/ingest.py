@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -67,7 +68,8 @@ def parse_batch(items: list[Item], config: Config, window: TimeWindow | None = N
 
 
 def _inside(frame: str, df: pl.DataFrame, window: TimeWindow, reports: list[InputReport]) -> pl.DataFrame:
-    inside = window.expr(schema.TIME_COLUMN[frame])
+    # A row without a time (flows of formats without start) cannot be placed in a bounded window.
+    inside = window.expr(schema.TIME_COLUMN[frame]).fill_null(False)
     if frame in RECORD_FRAMES and "origin" in df.columns:
         by_path = {report.path: report for report in reports}
         for origin, count in df.filter(~inside).group_by("origin").len().iter_rows():
@@ -269,13 +271,18 @@ def ingest(
 ) -> IngestSummary:
     """Build or extend the case store at `case` from the raw files of `sources`."""
     manifest = store.prepare_case(case)
-    todo, unchanged = _new_inputs(sources, manifest)
+    todo, unchanged, replaced = _new_inputs(sources, manifest, window)
+    if replaced:  # read again (changed content, or a wider window): their old rows go first
+        store.delete_origins(case, replaced)
+        manifest["inputs"] = [entry for entry in manifest["inputs"] if entry["path"] not in replaced]
     jobs = [(batch, str(case), config, window) for batch in batches(todo, config)]
     rank = {batch_id(job[0]): index + 1 for index, job in enumerate(jobs)}
     if progress:
         progress.start(len(todo))
     results = list(run_map(ingest_batch, jobs, config, total_size(todo), progress))
     reports = sorted((r for result in results for r in result.reports), key=lambda r: r.path)
+    for report in reports:
+        report.window = _window_json(window)
     keys = [result.events for result in results if len(result.events)]
     if keys:
         new_keys = pl.concat(keys).with_columns(pl.col("batch").replace_strict(rank).alias("_rank"))
@@ -288,27 +295,49 @@ def ingest(
     return IngestSummary(case, reports, unchanged, sources.digests, sources.pruned, manifest)
 
 
-def _new_inputs(sources: SourceSet, manifest: dict) -> tuple[list[Item], list[str]]:
-    known = {entry["path"]: entry for entry in manifest["inputs"]}
+def _window_json(window: TimeWindow) -> list[str | None] | None:
+    if not window.bounded:
+        return None
+    return [window.since.isoformat() if window.since else None, window.until.isoformat() if window.until else None]
+
+
+def _covers(prior: list[str | None] | None, window: TimeWindow) -> bool:
+    """Did an earlier ingest with window `prior` already read everything `window` asks for?"""
+    if prior is None:
+        return True
+    since, until = (datetime.fromisoformat(t) if t else None for t in prior)
+    if since and (window.since is None or window.since < since):
+        return False
+    return not (until and (window.until is None or window.until > until))
+
+
+def _new_inputs(sources: SourceSet, manifest: dict, window: TimeWindow) -> tuple[list[Item], list[str], list[str]]:
+    """Inputs to read, inputs the case already holds (same content, window covered), and inputs read
+    before whose rows must be replaced (changed content, or a window wider than before)."""
+    by_path = {entry["path"]: entry for entry in manifest["inputs"]}
+    by_content = {entry["sha256"]: entry for entry in manifest["inputs"] if entry.get("sha256")}
     todo: list[Item] = []
     unchanged: list[str] = []
+    replaced: list[str] = []
     for source in sources.files:
         local, name = source.item
-        prior = known.get(name)
-        if prior and prior.get("sha256") and _same_file(local, prior):
-            unchanged.append(name)
-        else:
-            todo.append(source.item)
-    return todo, unchanged
+        digest = _sha256(local) if by_content else None
+        prior = by_path.get(name)
+        same = prior if prior and digest and prior.get("sha256") == digest else by_content.get(digest or "")
+        if same is not None and _covers(same.get("window"), window) and (prior is None or prior is same):
+            unchanged.append(name if same["path"] == name else f"{name} (same content as {same['path']})")
+            continue
+        todo.append(source.item)
+        if prior is not None:
+            replaced.append(name)
+    return todo, unchanged, replaced
 
 
-def _same_file(path: str, prior: dict) -> bool:
+def _sha256(path: str) -> str | None:
     try:
-        if os.path.getsize(path) != prior.get("size"):
-            return False
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest() == prior["sha256"]
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
-        return False
+        return None
 
 
 def _existing_keys(case: Path, new_keys: pl.DataFrame, written: set[str]) -> pl.DataFrame:

@@ -42,6 +42,7 @@ class InputReport:
     error: str | None = None  # the reason the whole input was skipped
     first: str | None = None
     last: str | None = None
+    window: list[str | None] | None = None  # the --since/--until it was ingested with (None: all of it)
 
     def to_json(self) -> dict:
         return {
@@ -56,6 +57,7 @@ class InputReport:
                 "skipped": dict(sorted(self.skipped.items())),
             },
             "time_range": [self.first, self.last],
+            "window": self.window,
             "ignored": self.ignored,
             "error": self.error,
             "warnings": self.warnings,
@@ -79,6 +81,7 @@ class InputReport:
             error=data.get("error"),
             first=first,
             last=last,
+            window=data.get("window"),
         )
 
 

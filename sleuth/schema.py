@@ -104,6 +104,7 @@ FINDING_ENTITIES: dict[str, pl.DataType] = {
     "entity_id": pl.String(),
     "role": pl.String(),  # actor | target | network peer | ...
     "first_seen": TIME,  # the finding's first_seen, so the frame partitions by day like the others
+    "origin": pl.String(),
 }
 
 FRAMES: dict[str, dict[str, pl.DataType]] = {

@@ -56,6 +56,7 @@ class SourceSet:
     pruned: int = 0  # files whose key date lies outside the window
     ignored: list[str] = field(default_factory=list)  # documentation files beside the logs
     missing: list[str] = field(default_factory=list)  # S3 objects listed, then gone before download
+    in_case: list[str] = field(default_factory=list)  # files whose content a given case already holds
 
 
 def key_layout(path: str) -> dict | None:
@@ -101,6 +102,7 @@ def resolve(
                 "narrow the sources or the time window, or raise max_files in sleuth.toml",
             )
     found.files.sort(key=lambda f: f.item[1])
+    found.cases = list({os.path.realpath(case): case for case in found.cases}.values())  # -s case -s ./case
     return found
 
 

@@ -126,6 +126,24 @@ def partition_files(case: Path, frame: str, window: TimeWindow | None = None) ->
     return files
 
 
+def delete_origins(case: Path, origins: list[str]) -> None:
+    """Remove every row that came from these inputs, in every frame (an input read again replaces them)."""
+    for frame in schema.FRAMES:
+        for part in partition_files(case, frame):
+            table = pl.read_parquet(part)
+            if "origin" not in table.columns:
+                continue
+            kept = table.filter(~pl.col("origin").is_in(origins))
+            if len(kept) == len(table):
+                continue
+            if kept.is_empty():
+                part.unlink()
+            else:
+                tmp = part.with_suffix(".parquet.tmp")
+                kept.write_parquet(tmp, compression="zstd", compression_level=1)
+                os.replace(tmp, part)
+
+
 def scan(case: Path, frame: str, window: TimeWindow | None = None) -> pl.LazyFrame:
     """The frame's rows inside `window`, lazily; days outside it are never opened."""
     files = partition_files(case, frame, window)

@@ -13,7 +13,7 @@ from sleuth.dataset import open_dataset
 from sleuth.ingest import ingest
 from sleuth.sources import resolve
 from sleuth.timewindow import TimeWindow
-from tests.conftest import BROKEN, INCIDENT, SHAPES, raw_records, run_cli
+from tests.conftest import BROKEN, FIXTURES, INCIDENT, SHAPES, raw_records, run_cli
 
 
 def do_ingest(sources, case, config=None, window=None):
@@ -62,11 +62,18 @@ def test_ingesting_again_adds_nothing(tmp_path):
     do_ingest([INCIDENT], case)
     again = do_ingest([INCIDENT], case)
     assert len(again.unchanged) == 6 and again.inputs == []
-    # the same records under another path are duplicates of what the case holds
+    # the same files under another path are recognised by their content and not read again
     other = tmp_path / "copy"
     shutil.copytree(INCIDENT, other)
     third = do_ingest([other], case)
-    assert sum(r.duplicate for r in third.inputs) == 156 and sum(r.kept for r in third.inputs) == 0
+    assert third.inputs == [] and all("same content as" in name for name in third.unchanged)
+    assert len(events(case)) == 123
+    # the same records in a new file are duplicates of what the case holds
+    records = raw_records(INCIDENT / "AWSLogs" / "123456789012" / "CloudTrail" / "us-east-1" / "2026" / "03" / "01")
+    repacked = tmp_path / "repacked.json"
+    repacked.write_text(json.dumps({"Records": records}, indent=1))
+    fourth = do_ingest([repacked], case)
+    assert (fourth.inputs[0].kept, fourth.inputs[0].duplicate) == (0, 40)
     assert len(events(case)) == 123
 
 
@@ -116,3 +123,68 @@ def test_ingest_json_summary(tmp_path):
     data = json.loads(out)
     assert data["schema"] == "sleuth/ingest/v1"
     assert data["run"]["kept"] == 123 and data["run"]["duplicate"] == 33 and data["run"]["digest_files"] == 1
+
+
+def frame_rows(case, name):
+    return store.scan(case, name).select(pl.len()).collect().item()
+
+
+def test_a_changed_input_replaces_its_rows_in_every_frame(tmp_path):
+    flows = tmp_path / "logs" / "flows.log"
+    flows.parent.mkdir()
+    lines = (FIXTURES / "vpcflow" / "default-v2.log").read_text().splitlines(keepends=True)
+    flows.write_text("".join(lines[:3]))
+    case = tmp_path / "case"
+    do_ingest([flows.parent], case)
+    before = frame_rows(case, "flows") + frame_rows(case, "flow_status")
+    flows.write_text("".join(lines[:4]))
+    summary = do_ingest([flows.parent], case)
+    assert summary.inputs[0].kept == before + 1
+    assert frame_rows(case, "flows") + frame_rows(case, "flow_status") == before + 1
+    manifest = json.loads((case / "manifest.json").read_text())
+    assert len(manifest["inputs"]) == 1 and manifest["totals"]["kept"] == before + 1
+
+
+def test_the_same_content_under_another_path_is_not_read_again(tmp_path):
+    case = tmp_path / "case"
+    do_ingest([FIXTURES / "vpcflow" / "default-v2.log"], case)
+    copy = tmp_path / "copy.log"
+    shutil.copy(FIXTURES / "vpcflow" / "default-v2.log", copy)
+    rows = frame_rows(case, "flows")
+    summary = do_ingest([copy], case)
+    assert summary.inputs == [] and "same content as" in summary.unchanged[0]
+    assert frame_rows(case, "flows") == rows
+
+
+def test_a_wider_window_reads_the_input_again(tmp_path):
+    case = tmp_path / "case"
+    do_ingest([INCIDENT], case, window=TimeWindow.from_options("2026-03-03", None, None))
+    assert len(events(case)) == 33
+    summary = do_ingest([INCIDENT], case)
+    assert len(events(case)) == 123
+    assert summary.manifest["totals"]["kept"] == 123
+    again = do_ingest([INCIDENT], case, window=TimeWindow.from_options("2026-03-02", None, None))
+    assert again.inputs == [] and len(events(case)) == 123  # covered by the unbounded ingest
+
+
+def test_flows_without_time_are_counted_outside_a_window(tmp_path):
+    path = tmp_path / "tgw.log"
+    path.write_text("version account-id srcaddr dstaddr bytes action log-status\n"
+                    "2 123456789012 10.0.0.1 10.0.0.2 100 ACCEPT OK\n")  # fmt: skip
+    window = TimeWindow.from_options("2026-01-01", None, None)
+    summary = do_ingest([path], tmp_path / "case", window=window)
+    report = summary.inputs[0]
+    assert (report.read, report.kept, report.skipped["outside the time window"]) == (1, 0, 1)
+
+
+def test_overlapping_sources_are_counted_once(tmp_path):
+    case = tmp_path / "case"
+    do_ingest([INCIDENT, FIXTURES / "vpcflow" / "default-v2.log"], case)
+    alone = open_dataset([str(case)], TimeWindow(), Config())
+    twice = open_dataset([str(case), str(tmp_path / "." / "case"), str(INCIDENT)], TimeWindow(), Config())
+    for name in ("events", "flows", "flow_status"):
+        assert twice.frames[name].collect().height == alone.frames[name].collect().height, name
+    from sleuth.ingest import totals
+
+    assert totals(twice.inputs) == totals(alone.inputs)
+    assert len(twice.sources.in_case) == 6

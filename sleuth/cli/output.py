@@ -28,7 +28,8 @@ def stderr_console(run: Run) -> Console:
 
 def emit(run: Run, document: Document, fmt: str | None, output: Path | None, force: bool) -> None:
     chosen = pick_format(fmt, output)
-    width = 120 if output is not None or not sys.stdout.isatty() else shutil.get_terminal_size((120, 40)).columns
+    # A terminal gets its own width (long cells fold); a pipe or file gets room for whole lines.
+    width = shutil.get_terminal_size((120, 40)).columns if output is None and sys.stdout.isatty() else 200
     text = render(document, chosen, width=width, color=run.color and output is None, max_cell=run.config.table_max_cell)
     if output is None:
         click.echo(text, nl=False)

@@ -103,10 +103,10 @@ def _rich_table(section: Section, max_cell: int) -> Table | Text:
     ]
     for index, column in enumerate(section.columns):
         longest = max(len(column), *(len(row[index]) for row in cells))
-        # Short values (times, ids, counts) are kept whole; long ones give way with an ellipsis.
-        table.add_column(
-            Text(column), no_wrap=True, overflow="ellipsis", min_width=longest if longest <= _KEEP_WHOLE else None
-        )
+        # Short values (times, counts, addresses) are kept whole on one line; long ones fold onto
+        # more lines when the terminal is narrow, so nothing is cut off.
+        whole = longest <= _KEEP_WHOLE
+        table.add_column(Text(column), no_wrap=whole, overflow="fold", min_width=longest if whole else len(column))
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     if section.note:

@@ -13,7 +13,7 @@ from sleuth.ingest import IngestSummary
 from sleuth.report.document import Document, Section
 from sleuth.search import SearchResult
 
-SEARCH_TABLE = ["time", "account", "principal", "action", "error_code", "src_ip", "user_agent", "event_id"]
+SEARCH_TABLE = ["time", "principal", "action", "error_code", "src_ip", "user_agent", "event_id"]
 SEARCH_LIMITS = {"principal": 40, "user_agent": 30, "error_code": 24, "event_id": 36}
 SEARCH_RECORD = [
     "event_id",

@@ -108,7 +108,7 @@ def test_output_file_format_from_extension_and_no_overwrite(tmp_path):
 def test_markdown_output_is_a_table():
     out = run_cli(["search", "-s", INCIDENT, "--errors", "-f", "markdown"]).stdout
     assert out.startswith("## Events (2)")
-    assert "| time | account | principal |" in out
+    assert "| time | principal | action |" in out
 
 
 def test_sources_json_reports_coverage_duplicates_digests_and_tampering():
