@@ -7,8 +7,11 @@ of `Config` at the top level, e.g. `max_decompressed_bytes = 2_000_000_000`, and
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +44,15 @@ class Config:
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:
-    """Read sleuth.toml (or `path`, or $SLEUTH_CONFIG) over the defaults."""
-    candidate = Path(path or os.environ.get("SLEUTH_CONFIG") or "sleuth.toml")
+    """Read sleuth.toml (or `path`, or $SLEUTH_CONFIG) over the defaults; every setting is checked."""
+    named = path or os.environ.get("SLEUTH_CONFIG")
+    candidate = Path(named or "sleuth.toml")
     if not candidate.is_file():
-        if path:
-            raise ConfigError(f"config file {candidate} does not exist", "give an existing sleuth.toml")
+        if named:
+            source = "" if path else " ($SLEUTH_CONFIG)"
+            raise ConfigError(
+                f"config file {candidate}{source} does not exist", "give an existing sleuth.toml, or none"
+            )
         return Config()
     try:
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
@@ -58,6 +65,87 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             f"{candidate}: unknown setting(s) {', '.join(unknown)}",
             f"use only: {', '.join(sorted(known - {'extra'}))}",
         )
-    if "sources" in data:
-        data["sources"] = tuple(data["sources"])
-    return dataclasses.replace(Config(), **data)
+    return dataclasses.replace(Config(), **{name: _checked(candidate, name, value) for name, value in data.items()})
+
+
+# Whole-number settings that may be 0; every other one must be at least 1 (a limit, a size, a count).
+_INT_MINIMUM = {"workers": 0, "key_date_slack_days": 0}
+
+
+def _checked(file: Path, name: str, value: object) -> object:
+    """`value` as the Config field `name` holds it, or a ConfigError naming the file, the setting, what
+    was given and what is expected, with an example of a valid setting."""
+    expected = _FIELD_TYPES[name]
+    if expected is int:
+        minimum = _INT_MINIMUM.get(name, 1)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return value
+        example = int(value) if isinstance(value, float) and value.is_integer() and value >= minimum else None
+        _fail(file, name, value, f"a whole number of at least {minimum}", example or getattr(Config(), name))
+    elif expected == tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        given = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        example = [item for item in given if isinstance(item, str)] or ["./logs", "s3://bucket/AWSLogs/"]
+        _fail(file, name, value, "a list of strings", example)
+    elif expected == str | None:
+        if isinstance(value, str):
+            return value
+        _fail(file, name, value, "a string (or no setting at all)", "version account-id srcaddr dstaddr")
+    elif expected is dict:
+        if isinstance(value, dict):
+            return value
+        _fail(file, name, value, "a table", {})
+    raise AssertionError(f"Config.{name}: no check for its type {expected!r}")  # a new field type needs one
+
+
+def _fail(file: Path, name: str, value: object, expected: str, example: object) -> typing.NoReturn:
+    raise ConfigError(
+        f"{file}: {name} = {_toml(value)} is {_kind(value)}, expected {expected}",
+        f"write it as e.g. {name} = {_toml(example)}",
+    )
+
+
+def _kind(value: object) -> str:
+    """What a TOML value is, in the words a user would use."""
+    kinds = [
+        (bool, "a boolean"),
+        (int, "a whole number"),
+        (float, "a decimal number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a table"),
+        (datetime.datetime, "a date and time"),
+        (datetime.date, "a date"),
+        (datetime.time, "a time"),
+    ]
+    for kind, words in kinds:
+        if isinstance(value, kind):
+            if kind is int and value < 0:
+                return "a negative number"
+            if kind is int and value == 0:
+                return "zero"
+            return words
+    return type(value).__name__
+
+
+def _toml(value: object, limit: int = 80) -> str:
+    """`value` as it would be written in TOML, shortened to `limit` characters."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_toml(item, limit) for item in value) + "]"
+    elif isinstance(value, dict):
+        text = (
+            "{ " + ", ".join(f"{key} = {_toml(item, limit)}" for key, item in value.items()) + " }" if value else "{}"
+        )
+    elif isinstance(value, datetime.date | datetime.time):
+        text = value.isoformat()
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_FIELD_TYPES = typing.get_type_hints(Config)

@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 
 from sleuth.cli.options import common_options, make_run
-from sleuth.cli.output import emit, finish, progress_bar, status, warn
+from sleuth.cli.output import emit, finish, progress_bar, warn
 from sleuth.dataset import input_warnings
 from sleuth.errors import SourceError
 from sleuth.ingest import ingest
@@ -36,11 +36,5 @@ def command(case: Path, fmt: str, **common) -> None:
             raise SourceError(f"{sources.cases[0]} is a case store", "query it directly with -s; ingest takes raw logs")
         summary = ingest(sources, case, run.window, run.config, progress)
     warn(run, input_warnings(summary.inputs))
-    document = ingest_document(summary)
-    if fmt == "table":
-        status(run, document.headline or "")
-        if document.sections[0].rows:
-            emit(run, document, fmt, None, False)
-    else:
-        emit(run, document, fmt, None, False)
+    emit(run, ingest_document(summary), fmt, None, False)
     finish(run)

@@ -16,6 +16,7 @@ record, each bad record skipped with its reason.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -131,7 +132,10 @@ def parse_many(inputs: list[tuple[bytes, str]], config: Config) -> tuple[dict[st
 
 
 def _with_origin(raw: pl.DataFrame, origin: str) -> pl.DataFrame:
-    return raw.with_columns(pl.lit(origin).alias("_origin"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_index"))
+    """`raw` with its input and each record's position in it: `raw`'s own `_index` (the exact path, which
+    skips records), else 0..n-1 (a fast read, which keeps every record)."""
+    index = pl.col("_index") if "_index" in raw.columns else pl.int_range(pl.len(), dtype=pl.Int64)
+    return raw.select(pl.exclude("_index"), pl.lit(origin).alias("_origin"), index.cast(pl.Int64).alias("_index"))
 
 
 _TEXT_SCHEMA = {name: pl.String() for name in RAW_SCHEMA}
@@ -206,23 +210,36 @@ def _read_blob(blob: bytes, count: int) -> pl.DataFrame | None:
     return raw if len(raw) == count else None
 
 
+@dataclass
+class _Unreadable:
+    """A record that is not JSON, standing in its place so that the records after it keep their positions."""
+
+    reason: str
+
+
 def _exact_path(data: bytes, config: Config, result: ParseResult) -> pl.DataFrame:
-    """Record by record with orjson; every record read is kept or skipped with its reason."""
-    records = _records(data, result)
+    """Record by record with orjson; every record read is kept or skipped with its reason. The frame's
+    `_index` is each kept record's position among all records read from `data`."""
     lines: list[bytes] = []
-    for record in records:
+    positions: list[int] = []
+    for position, record in enumerate(_records(data, result)):
         result.read += 1
+        if isinstance(record, _Unreadable):
+            result.skip(record.reason)
+            continue
         line, reason = _clean_record(record, config)
         if reason:
             result.skip(reason)
         else:
             lines.append(line)
-    if not lines:
-        return pl.DataFrame(schema=RAW_SCHEMA)
+            positions.append(position)
     try:
-        return pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA)
+        raw = pl.read_ndjson(b"\n".join(lines), schema=RAW_SCHEMA) if lines else pl.DataFrame(schema=RAW_SCHEMA)
+        if len(raw) != len(lines):
+            raise ValueError("record count mismatch")
     except Exception:
-        return _read_one_by_one(lines, result)
+        return _read_one_by_one(lines, positions, result)
+    return raw.with_columns(pl.Series("_index", positions, dtype=pl.Int64))
 
 
 def _records(data: bytes, result: ParseResult) -> list[Any]:
@@ -249,8 +266,7 @@ def _json_lines(data: bytes, result: ParseResult, exc: Exception) -> list[Any]:
         try:
             records.extend(_unwrap(orjson.loads(line), result))
         except orjson.JSONDecodeError as line_exc:
-            result.read += 1
-            result.skip("nesting too deep" if "depth" in str(line_exc) else "invalid JSON")
+            records.append(_Unreadable("nesting too deep" if "depth" in str(line_exc) else "invalid JSON"))
     return records
 
 
@@ -306,14 +322,22 @@ def _coerce(value: dict, fields: dict[str, pl.DataType]) -> dict:
     return out
 
 
-def _read_one_by_one(lines: list[bytes], result: ParseResult) -> pl.DataFrame:
+def _read_one_by_one(lines: list[bytes], positions: list[int], result: ParseResult) -> pl.DataFrame:
+    """The records polars reads one at a time, each with its position (`_index`); the others skipped."""
     frames = []
-    for line in lines:
+    for line, position in zip(lines, positions, strict=True):
         try:
-            frames.append(pl.read_ndjson(line, schema=RAW_SCHEMA))
+            frame = pl.read_ndjson(line, schema=RAW_SCHEMA)
         except Exception:
             result.skip("unreadable record")
-    return pl.concat(frames) if frames else pl.DataFrame(schema=RAW_SCHEMA)
+            continue
+        if len(frame) != 1:
+            result.skip("unreadable record")
+            continue
+        frames.append(frame.with_columns(pl.lit(position, dtype=pl.Int64).alias("_index")))
+    if frames:
+        return pl.concat(frames)
+    return pl.DataFrame(schema=RAW_SCHEMA).with_columns(pl.lit(None, dtype=pl.Int64).alias("_index"))
 
 
 # ---------------------------------------------------------------------------------------------

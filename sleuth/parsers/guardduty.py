@@ -7,7 +7,8 @@ case-insensitively at every level: each finding's keys are lower-cased once, the
 
 Findings are few (thousands, not millions), so this parser is orjson plus plain Python; only the
 frames are polars. A record is one finding (or one event or line that should have been one): every
-record read is kept or skipped with its reason. An input that is not JSON at all is an `error`.
+record read is kept or skipped with its reason (a severity off GuardDuty's 0-10 scale is one: it would
+sort first or last in every list). An input that is not JSON at all is an `error`.
 
 Tactics and techniques come from the tactic table (`sleuth.attack.tactic_table`) and entities from
 `guardduty_entities`. Attack sequences (`AttackSequence:*`, GuardDuty Extended Threat Detection) take
@@ -72,7 +73,12 @@ def sniff(head: bytes) -> bool:
 # Severity (labels by sleuth.severity's bands) and times.
 
 
-def _severity(value: Any) -> float | None:
+SEVERITY_MIN, SEVERITY_MAX = 0.0, 10.0  # GuardDuty's scale
+
+
+def _severity(value: Any) -> float | str | None:
+    """The severity of a finding: a number on GuardDuty's 0-10 scale, None when the finding gives none
+    (absent, or not a number: kept without a severity), or the reason to skip a number off the scale."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -80,9 +86,13 @@ def _severity(value: Any) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
+    if not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return "severity not a number"
+    if not SEVERITY_MIN <= value <= SEVERITY_MAX:  # infinities included
+        return "severity outside 0-10"
+    return float(value)
 
 
 _ISO = re.compile(
@@ -244,13 +254,15 @@ def _finding(record: _Record, origin: str, config: Config, table: TacticTable) -
     last_seen = parse_time(service.get("eventlastseen")) or updated or first_seen
     if first_seen is None:
         return "no usable time"
+    severity = _severity(finding.get("severity"))
+    if isinstance(severity, str):
+        return severity
 
     envelope = record.envelope or {}
     account = as_text(finding.get("accountid")) or as_text(envelope.get("account"))
     finding_type = as_text(finding.get("type"))
     description = as_text(finding.get("description"))
     tactics, techniques, known = _ttps(finding_type, service, description, table)
-    severity = _severity(finding.get("severity"))
     entities = finding_entities(finding, account, _partition(finding))
     row = {
         "finding_id": as_text(finding.get("id")),
@@ -396,7 +408,8 @@ def _union(*groups: Any) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Inputs -> frames.
 
-_EntityRow = tuple[str, str, str, str, datetime]  # a finding_entities row: finding_id, type, id, role, first_seen
+# a finding_entities row: finding_id, type, id, role, first_seen, origin
+_EntityRow = tuple[str, str, str, str, datetime, str]
 
 
 def parse(data: bytes, origin: str, config: Config) -> ParseResult:
@@ -422,7 +435,7 @@ def parse_many(inputs: list[tuple[bytes, str]], config: Config) -> tuple[dict[st
             result.error = f"cannot parse: {type(exc).__name__}: {exc}"
             continue
         rows.extend(input_rows)
-        entity_rows.extend(input_entities)
+        entity_rows.extend((*row, origin) for row in input_entities)
     return _frames(rows, entity_rows), results
 
 

@@ -29,6 +29,7 @@ class Document:
     records: list[dict[str, Any]]  # the primary rows: one jsonl line / csv row each
     sections: list[Section] = field(default_factory=list)
     headline: str | None = None  # one sentence above the tables
+    columns: list[str] = field(default_factory=list)  # of `records`, so an empty CSV still has its header
 
     @property
     def schema(self) -> str:

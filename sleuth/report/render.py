@@ -153,9 +153,9 @@ def render_jsonl(document: Document) -> str:
 
 def render_csv(document: Document) -> str:
     buffer = io.StringIO()
-    if not document.records:
+    columns = list(document.records[0]) if document.records else document.columns
+    if not columns:
         return ""
-    columns = list(document.records[0])
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for record in document.records:

@@ -73,7 +73,7 @@ def search_document(result: SearchResult) -> Document:
         limits=SEARCH_LIMITS,
     )
     data = {"count": len(records), "total": result.total, "events": records}
-    return Document("search", data, records, [section])
+    return Document("search", data, records, [section], columns=[*SEARCH_RECORD, *_JSON_TEXT])
 
 
 def coverage_document(result: Coverage) -> Document:
@@ -140,7 +140,7 @@ def coverage_document(result: Coverage) -> Document:
         Section("Skipped inputs", ["path", "reason"], [[s["path"], s["reason"]] for s in skipped], empty="none"),
         Section("Records skipped", ["reason", "records"], [list(i) for i in t["skipped"].items()], empty="none"),
     ]
-    return Document("sources", data, records, sections, headline)
+    return Document("sources", data, records, sections, headline, columns=list(cells.columns))
 
 
 def ingest_document(summary: IngestSummary) -> Document:

@@ -65,7 +65,7 @@ def test_results_on_stdout_status_on_stderr(tmp_path):
     result = run_cli(["ingest", "-s", BROKEN, "-o", tmp_path / "case"])
     assert "warning" not in result.stdout
     assert "broken/empty.json: skipped: empty file" in result.stderr
-    assert "read" in result.stderr
+    assert "records from 7 inputs" in result.stdout
 
 
 def test_strict_turns_warnings_into_exit_1(tmp_path):
@@ -103,6 +103,11 @@ def test_output_file_format_from_extension_and_no_overwrite(tmp_path):
     assert "--force" in run_cli(["search", "-s", INCIDENT, "-o", target], exit_code=1).stderr
     run_cli(["search", "-s", INCIDENT, "--action", "StopLogging", "-o", target, "--force"])
     assert json.loads(target.read_text())["total"] == 1
+
+
+def test_empty_csv_still_has_its_header():
+    out = run_cli(["search", "-s", INCIDENT, "--action", "NoSuchCall", "-f", "csv"]).stdout
+    assert out.startswith("event_id,time,account,") and len(out.splitlines()) == 1
 
 
 def test_markdown_output_is_a_table():

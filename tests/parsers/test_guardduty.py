@@ -263,6 +263,47 @@ def test_odd_severity_values(value, expected):
     assert row["severity"] == expected
 
 
+@pytest.mark.parametrize("value", [0, 0.0, 10, 10.0, "0", "10"])
+def test_severities_at_the_ends_of_the_scale_are_kept(value):
+    result = parse(minimal(severity=value))
+    assert result.kept == 1 and result.frames["findings"]["severity"][0] == float(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (1e308, "severity outside 0-10"),
+        (10.01, "severity outside 0-10"),
+        (11, "severity outside 0-10"),
+        (-50, "severity outside 0-10"),
+        (-0.5, "severity outside 0-10"),
+        ("99", "severity outside 0-10"),
+        ("inf", "severity outside 0-10"),
+        ("-Infinity", "severity outside 0-10"),
+        ("NaN", "severity not a number"),
+    ],
+)
+def test_severities_off_the_scale_are_skipped_with_a_reason(value, reason):
+    result = parse([minimal(id="good"), minimal(id="bad", severity=value)])
+    assert (result.read, result.kept) == (2, 1)
+    assert dict(result.skipped) == {reason: 1}
+    assert result.frames["findings"]["finding_id"].to_list() == ["good"]
+
+
+def test_severities_json_cannot_carry():
+    """orjson rejects NaN and Infinity literals and numbers that overflow a double (1e400): in a
+    document that makes the input an error, in JSON lines only that line is skipped."""
+    good = json.dumps(minimal(id="good"))
+    for literal in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400"):
+        bad = good.replace('"severity": 5', f'"severity": {literal}').replace('"good"', '"bad"')
+        assert literal in bad
+        result = parse(f"[{good}, {bad}]")
+        assert result.error and (result.read, result.kept) == (0, 0), literal
+        result = parse(f"{good}\n{bad}\n")
+        assert (result.read, result.kept, dict(result.skipped)) == (2, 1, {"invalid JSON": 1}), literal
+        assert result.frames["findings"]["finding_id"].to_list() == ["good"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Tactics
 
