@@ -65,9 +65,10 @@ def open_dataset(
     inputs: list[InputReport] = []
     reports: list[InputReport] = []
     for case in sources.cases:
-        for name in schema.FRAMES:
-            parts[name].append(store.scan(case, name, window))
         manifest = store.load_manifest(case)
+        rehash = not store.hashes_current(manifest)
+        for name in schema.FRAMES:
+            parts[name].append(store.scan(case, name, window, rehash))
         inputs.extend(InputReport.from_json(entry) for entry in manifest["inputs"])
         sources.digests = sorted(set(sources.digests) | set(manifest.get("digests", [])))
     if sources.cases and sources.files:

@@ -271,6 +271,8 @@ def ingest(
 ) -> IngestSummary:
     """Build or extend the case store at `case` from the raw files of `sources`."""
     manifest = store.prepare_case(case)
+    if not store.hashes_current(manifest):
+        store.rehash_events(case, manifest)
     todo, unchanged, replaced = _new_inputs(sources, manifest, window)
     if replaced:  # read again (changed content, or a wider window): their old rows go first
         store.delete_origins(case, replaced)

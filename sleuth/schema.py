@@ -125,6 +125,17 @@ TIME_COLUMN = {
 }
 
 
+# The duplicate rule compares records by eventID and content. polars promises its hash only within
+# one version, so a case records the version its hashes were made with and is re-hashed (from its
+# own columns) when another version reads or extends it.
+EVENT_CONTENT = [name for name in EVENTS if name not in ("origin", "origin_index", "content_hash")]
+HASH_VERSION = f"polars-{pl.__version__}"
+
+
+def content_hash() -> pl.Expr:
+    return pl.struct(EVENT_CONTENT).hash(seed=0).alias("content_hash")
+
+
 def empty(frame: str) -> pl.DataFrame:
     return pl.DataFrame(schema=FRAMES[frame])
 

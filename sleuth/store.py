@@ -47,6 +47,7 @@ def new_manifest() -> dict:
         "updated": now,
         "inputs": [],
         "digests": [],
+        "content_hash": schema.HASH_VERSION,
         "totals": {},
         "time_range": [None, None],
     }
@@ -144,12 +145,27 @@ def delete_origins(case: Path, origins: list[str]) -> None:
                 os.replace(tmp, part)
 
 
-def scan(case: Path, frame: str, window: TimeWindow | None = None) -> pl.LazyFrame:
+def hashes_current(manifest: dict) -> bool:
+    return manifest.get("content_hash") == schema.HASH_VERSION
+
+
+def rehash_events(case: Path, manifest: dict) -> None:
+    """Re-make the content hashes of a case written by another polars version (see schema.content_hash)."""
+    for part in partition_files(case, "events"):
+        tmp = part.with_suffix(".parquet.tmp")
+        pl.read_parquet(part).with_columns(schema.content_hash()).write_parquet(tmp, compression="zstd")
+        os.replace(tmp, part)
+    manifest["content_hash"] = schema.HASH_VERSION
+
+
+def scan(case: Path, frame: str, window: TimeWindow | None = None, rehash: bool = False) -> pl.LazyFrame:
     """The frame's rows inside `window`, lazily; days outside it are never opened."""
     files = partition_files(case, frame, window)
     if not files:
         return schema.empty(frame).lazy()
     lazy = pl.scan_parquet(files, schema=schema.FRAMES[frame], hive_partitioning=False)
+    if rehash and frame == "events":
+        lazy = lazy.with_columns(schema.content_hash())
     if window is not None and window.bounded:
         lazy = lazy.filter(window.expr(schema.TIME_COLUMN[frame]))
     return lazy

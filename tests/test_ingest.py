@@ -188,3 +188,19 @@ def test_overlapping_sources_are_counted_once(tmp_path):
 
     assert totals(twice.inputs) == totals(alone.inputs)
     assert len(twice.sources.in_case) == 6
+
+
+def test_a_case_hashed_by_another_polars_version_is_rehashed(tmp_path):
+    case = tmp_path / "case"
+    do_ingest([INCIDENT], case)
+    manifest = json.loads((case / "manifest.json").read_text())
+    manifest["content_hash"] = "polars-0.0.1"
+    for part in store.partition_files(case, "events"):  # as if another version had hashed them
+        pl.read_parquet(part).with_columns((pl.col("content_hash") + 1).alias("content_hash")).write_parquet(part)
+    (case / "manifest.json").write_text(json.dumps(manifest))
+    assert open_dataset([str(case), str(INCIDENT)], TimeWindow(), Config()).events.collect().height == 123
+    records = raw_records(INCIDENT / "AWSLogs" / "123456789012" / "CloudTrail" / "us-east-1" / "2026" / "03" / "01")
+    (tmp_path / "again.json").write_text(json.dumps({"Records": records}, indent=1))
+    summary = do_ingest([tmp_path / "again.json"], case)
+    assert summary.inputs[0].duplicate == 40 and len(events(case)) == 123
+    assert json.loads((case / "manifest.json").read_text())["content_hash"].startswith("polars-")

@@ -499,6 +499,4 @@ def normalize(raw: pl.DataFrame, results: dict[str, ParseResult]) -> pl.DataFram
     events = events.drop("_no_time")
     for origin, kept in events.group_by("origin").len().iter_rows():
         results[origin].kept = kept
-    content = [c for c in events.columns if c not in ("origin", "origin_index")]
-    events = events.with_columns(pl.struct(content).hash(seed=0).alias("content_hash"))
-    return schema.conform(events, "events")
+    return schema.conform(events, "events").with_columns(schema.content_hash())

@@ -435,7 +435,7 @@ def parse_many(inputs: list[tuple[bytes, str]], config: Config) -> tuple[dict[st
             result.error = f"cannot parse: {type(exc).__name__}: {exc}"
             continue
         rows.extend(input_rows)
-        entity_rows.extend((*row, origin) for row in input_entities)
+        entity_rows.extend(input_entities)
     return _frames(rows, entity_rows), results
 
 
@@ -459,7 +459,9 @@ def _parse_input(
         input_rows.append(outcome.row)
         first_seen = outcome.row["first_seen"]
         finding_id = outcome.row["finding_id"]
-        input_entities.extend((finding_id, kind, entity, role, first_seen) for kind, entity, role in outcome.entities)
+        input_entities.extend(
+            (finding_id, kind, entity, role, first_seen, origin) for kind, entity, role in outcome.entities
+        )
         samples += outcome.sample
         if outcome.unknown_purpose:
             unknown[outcome.unknown_purpose] += 1
