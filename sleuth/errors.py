@@ -63,3 +63,9 @@ class NotFoundError(SleuthError):
     """A target (finding id, entity) is not in the data."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class ThresholdReached(SleuthError):
+    """--fail-on: the results reach the given severity (not a failure of sleuth: a signal for runbooks)."""
+
+    exit_code = ExitCode.FAIL_ON

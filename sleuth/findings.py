@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from sleuth.dataset import Dataset
+from sleuth.errors import ThresholdReached
 from sleuth.netaddr import parse_ip, parse_network
 from sleuth.patterns import has_wildcard, wildcard_regex
 from sleuth.severity import parse_severity
 
-__all__ = ["FindingFilter", "FindingsResult", "list_findings", "parse_severity"]
+__all__ = ["FindingFilter", "FindingsResult", "check_threshold", "list_findings", "parse_severity"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,10 @@ def _finding_ids_with_entities(entities: pl.LazyFrame, patterns: tuple[str, ...]
         else:
             conditions.append(_matches(pl.col("entity_id"), pattern))
     return table.filter(pl.any_horizontal(conditions))["finding_id"].unique().to_list()
+
+
+def check_threshold(result: FindingsResult, threshold: float, given: str) -> None:
+    """--fail-on: raise ThresholdReached when any listed finding is at least `threshold`."""
+    reached = result.findings.filter(pl.col("severity") >= threshold)
+    if len(reached):
+        raise ThresholdReached(f"{len(reached)} finding(s) at or above {given} (--fail-on)")

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from sleuth import __version__
 from sleuth.cli import cmd_findings, cmd_ingest, cmd_search, cmd_sources
-from sleuth.errors import ExitCode, SleuthError
+from sleuth.errors import ExitCode, SleuthError, ThresholdReached
 from sleuth.report import escape
 
 
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except SleuthError as exc:
         console = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
-        console.print(Text("sleuth: error: " + escape.terminal(exc.message), style="red"))
+        prefix = "sleuth: " if isinstance(exc, ThresholdReached) else "sleuth: error: "
+        console.print(Text(prefix + escape.terminal(exc.message), style="red"))
         if exc.fix:
             console.print(Text("  fix: " + escape.terminal(exc.fix)))
         sys.exit(exc.exit_code)

@@ -3,7 +3,7 @@ import click
 from sleuth.cli.options import common_options, make_run, output_options
 from sleuth.cli.output import emit, finish, progress_bar, warn
 from sleuth.dataset import open_dataset
-from sleuth.findings import FindingFilter, list_findings, parse_severity
+from sleuth.findings import FindingFilter, check_threshold, list_findings, parse_severity
 from sleuth.report.views import findings_document
 
 
@@ -15,13 +15,18 @@ from sleuth.report.views import findings_document
 @click.option("--entity", "entities", multiple=True, help="An involved entity: ARN, key, instance, IP or CIDR ...")
 @click.option("--producer", "producers", multiple=True, help="guardduty or sleuth.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most N findings (the most severe).")
-def command(fmt, output, force, min_severity, types, entities, producers, limit, **common) -> None:
+@click.option("--fail-on", metavar="SEVERITY", help="Exit 3 if a listed finding reaches SEVERITY (for runbooks).")
+def command(fmt, output, force, min_severity, types, entities, producers, limit, fail_on, **common) -> None:
     """Findings (GuardDuty and sleuth's own), most severe first, then most recent."""
     run = make_run(**common)
     minimum = parse_severity(min_severity) if min_severity else None
+    threshold = parse_severity(fail_on) if fail_on else None
     where = FindingFilter(minimum, types, entities, producers, limit)
     with progress_bar(run, "reading") as progress:
         dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
     warn(run, dataset.warnings)
-    emit(run, findings_document(list_findings(dataset, where)), fmt, output, force)
+    result = list_findings(dataset, where)
+    emit(run, findings_document(result), fmt, output, force)
     finish(run)
+    if threshold is not None:
+        check_threshold(result, threshold, fail_on)

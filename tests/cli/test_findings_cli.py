@@ -99,3 +99,11 @@ def test_vpc_format_flag_reads_headerless_custom_files():
     assert not plain["flows"]  # without the format its lines cannot be read as flows
     data = json.loads(run_cli(["sources", "-s", path, "--vpc-format", CUSTOM_FORMAT, "-f", "json"]).stdout)
     assert data["totals"]["kept"] > 0 and data["flows"]
+
+
+def test_fail_on_exits_3_when_the_severity_is_reached():
+    result = run_cli(["findings", "-s", EXPORT, "--fail-on", "critical", "-f", "json", "-q"], exit_code=3)
+    assert json.loads(result.stdout)["total"] == 8  # the results are still written
+    assert "at or above critical" in result.stderr
+    run_cli(["findings", "-s", EXPORT, "--type", "Recon:*", "--fail-on", "high", "-q"], exit_code=0)
+    run_cli(["findings", "-s", EXPORT, "--fail-on", "extreme"], exit_code=2)
