@@ -89,14 +89,22 @@ def coverage(dataset: Dataset, config: Config) -> Coverage:
 def flow_coverage(dataset: Dataset) -> pl.DataFrame:
     """Flow records and bytes per account, interface and day, with the NODATA/SKIPDATA facts beside them."""
     keys = ["account", "interface_id", pl.col("start").dt.date().alias("day")]
-    flows = dataset.frames["flows"].group_by(keys).agg(
-        pl.len().alias("flows"),
-        pl.col("bytes").sum().alias("bytes"),
-        (pl.col("action") == "REJECT").sum().alias("rejected"),
+    flows = (
+        dataset.frames["flows"]
+        .group_by(keys)
+        .agg(
+            pl.len().alias("flows"),
+            pl.col("bytes").sum().alias("bytes"),
+            (pl.col("action") == "REJECT").sum().alias("rejected"),
+        )
     )
-    status = dataset.frames["flow_status"].group_by(keys).agg(
-        (pl.col("log_status") == "NODATA").sum().alias("nodata"),
-        (pl.col("log_status") == "SKIPDATA").sum().alias("skipdata"),
+    status = (
+        dataset.frames["flow_status"]
+        .group_by(keys)
+        .agg(
+            (pl.col("log_status") == "NODATA").sum().alias("nodata"),
+            (pl.col("log_status") == "SKIPDATA").sum().alias("skipdata"),
+        )
     )
     joined = flows.join(status, on=["account", "interface_id", "day"], how="full", coalesce=True)
     return (

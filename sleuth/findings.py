@@ -9,7 +9,7 @@ import polars as pl
 from sleuth.dataset import Dataset
 from sleuth.errors import ThresholdReached
 from sleuth.netaddr import parse_ip, parse_network
-from sleuth.patterns import has_wildcard, wildcard_regex
+from sleuth.patterns import addresses_in, text_matches
 from sleuth.severity import parse_severity
 
 __all__ = ["FindingFilter", "FindingsResult", "check_threshold", "list_findings", "parse_severity"]
@@ -36,7 +36,7 @@ def list_findings(dataset: Dataset, where: FindingFilter) -> FindingsResult:
     if where.min_severity is not None:
         findings = findings.filter(pl.col("severity") >= where.min_severity)
     if where.types:
-        findings = findings.filter(pl.any_horizontal([_matches(pl.col("type"), t) for t in where.types]))
+        findings = findings.filter(pl.any_horizontal([text_matches(pl.col("type"), t) for t in where.types]))
     if where.producers:
         findings = findings.filter(pl.col("producer").is_in([p.lower() for p in where.producers]))
     entities = dataset.frames["finding_entities"]
@@ -52,26 +52,16 @@ def list_findings(dataset: Dataset, where: FindingFilter) -> FindingsResult:
     return FindingsResult(collected, shown, total)
 
 
-def _matches(column: pl.Expr, pattern: str) -> pl.Expr:
-    if has_wildcard(pattern):
-        return column.str.contains(wildcard_regex(pattern)).fill_null(False)
-    return (column.str.to_lowercase() == pattern.lower()).fill_null(False)
-
-
 def _finding_ids_with_entities(entities: pl.LazyFrame, patterns: tuple[str, ...]) -> list[str]:
     table = entities.select("finding_id", "entity_type", "entity_id").collect()
     conditions = []
     for pattern in patterns:
         network = parse_network(pattern) if parse_ip(pattern.split("/")[0]) else None
         if network is not None:
-            ips = [
-                v
-                for v in table.filter(pl.col("entity_type") == "IpAddress")["entity_id"].unique().to_list()
-                if (a := parse_ip(v)) is not None and a.version == network.version and a in network
-            ]
+            ips = addresses_in(table.filter(pl.col("entity_type") == "IpAddress")["entity_id"].unique(), [network])
             conditions.append(pl.col("entity_id").is_in(ips) & (pl.col("entity_type") == "IpAddress"))
         else:
-            conditions.append(_matches(pl.col("entity_id"), pattern))
+            conditions.append(text_matches(pl.col("entity_id"), pattern))
     return table.filter(pl.any_horizontal(conditions))["finding_id"].unique().to_list()
 
 

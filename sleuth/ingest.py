@@ -14,7 +14,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -23,8 +23,9 @@ import polars as pl
 
 from sleuth import schema, store
 from sleuth.config import Config
+from sleuth.errors import SourceError
 from sleuth.reader import InputReport, parse_inputs
-from sleuth.sources import SourceSet
+from sleuth.sources import Remote, SourceSet, resolve
 from sleuth.timewindow import TimeWindow
 
 KEY = ["event_id", "content_hash"]
@@ -260,6 +261,24 @@ class IngestSummary:
     digests: list[str]
     pruned: int
     manifest: dict
+
+
+def ingest_sources(
+    arguments: list[str],
+    case: Path,
+    window: TimeWindow,
+    config: Config,
+    remote: Remote | None = None,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """`sleuth ingest`: resolve -s arguments (S3 downloads are kept in CASE/.s3-cache) and ingest them."""
+    if not arguments:
+        raise SourceError("no sources given", "pass -s FILE|FOLDER|s3://..., or set SLEUTH_SOURCES")
+    remote = replace(remote or Remote(), cache_dir=case / ".s3-cache")
+    sources = resolve(arguments, window, config, remote, progress)
+    if sources.cases:
+        raise SourceError(f"{sources.cases[0]} is a case store", "query it directly with -s; ingest takes raw logs")
+    return ingest(sources, case, window, config, progress)
 
 
 def ingest(

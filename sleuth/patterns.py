@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+import polars as pl
+
+from sleuth.netaddr import Network, parse_ip
 
 WILDCARDS = re.compile(r"[*?]")
 
@@ -22,3 +27,20 @@ def wildcard_regex(pattern: str) -> str:
         else:
             parts.append(re.escape(char))
     return "(?i)^" + "".join(parts) + "$"
+
+
+def text_matches(column: pl.Expr, pattern: str) -> pl.Expr:
+    """Case-insensitive equality, or a wildcard match when the pattern has * or ?; null is no match."""
+    if has_wildcard(pattern):
+        return column.str.contains(wildcard_regex(pattern)).fill_null(False)
+    return (column.str.to_lowercase() == pattern.lower()).fill_null(False)
+
+
+def addresses_in(values: Iterable[str | None], networks: list[Network]) -> list[str]:
+    """The values (as written in the logs) that are addresses inside any of the networks."""
+    matching = []
+    for value in values:
+        address = parse_ip(value)
+        if address is not None and any(address.version == n.version and address in n for n in networks):
+            matching.append(value)
+    return matching

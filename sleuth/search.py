@@ -8,8 +8,8 @@ import polars as pl
 
 from sleuth.dataset import Dataset
 from sleuth.errors import UsageError
-from sleuth.netaddr import parse_ip, parse_network
-from sleuth.patterns import has_wildcard, wildcard_regex
+from sleuth.netaddr import parse_network
+from sleuth.patterns import addresses_in, has_wildcard, text_matches
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,11 @@ def _conditions(dataset: Dataset, where: EventFilter) -> list[pl.Expr]:
     if where.principal:
         conditions.append(_any(principal_matches(p) for p in where.principal))
     if where.action:
-        conditions.append(_any(_text_matches(pl.col("action"), p) for p in where.action))
+        conditions.append(_any(text_matches(pl.col("action"), p) for p in where.action))
     if where.service:
         conditions.append(_any(_service_matches(p) for p in where.service))
     if where.access_key:
-        conditions.append(_any(_text_matches(pl.col("access_key"), k) for k in where.access_key))
+        conditions.append(_any(text_matches(pl.col("access_key"), k) for k in where.access_key))
     if where.errors:
         conditions.append(pl.col("error_code").is_not_null())
     if where.ip:
@@ -61,23 +61,17 @@ def _any(exprs) -> pl.Expr:
     return pl.any_horizontal(list(exprs)).fill_null(False)
 
 
-def _text_matches(column: pl.Expr, pattern: str) -> pl.Expr:
-    if has_wildcard(pattern):
-        return column.str.contains(wildcard_regex(pattern))
-    return column.str.to_lowercase() == pattern.lower()
-
-
 def principal_matches(pattern: str) -> pl.Expr:
     """A principal given as an ARN, a user, role or session name, or a session id; wildcards allowed."""
     name = pl.col("principal").str.extract(r"[/:]([^/:]+)$", 1)
     session_name = pl.col("session").str.extract(r":([^:]+)$", 1)
     columns = [pl.col("principal"), pl.col("actor_arn"), pl.col("user_name"), pl.col("session"), name, session_name]
-    return pl.any_horizontal([_text_matches(column, pattern) for column in columns]).fill_null(False)
+    return pl.any_horizontal([text_matches(column, pattern) for column in columns]).fill_null(False)
 
 
 def _service_matches(pattern: str) -> pl.Expr:
     full = pattern if "." in pattern or has_wildcard(pattern) else f"{pattern}.amazonaws.com"
-    return _text_matches(pl.col("service"), full)
+    return text_matches(pl.col("service"), full)
 
 
 def _matching_ips(dataset: Dataset, ips: tuple[str, ...]) -> list[str]:
@@ -89,9 +83,4 @@ def _matching_ips(dataset: Dataset, ips: tuple[str, ...]) -> list[str]:
             raise UsageError(f"--ip {text!r} is not an IP address or CIDR", "e.g. --ip 203.0.113.7 or 203.0.113.0/24")
         networks.append(network)
     seen = dataset.events.select(pl.col("src_ip").unique()).collect().to_series().drop_nulls().to_list()
-    matching = []
-    for value in seen:
-        address = parse_ip(value)
-        if address is not None and any(address.version == n.version and address in n for n in networks):
-            matching.append(value)
-    return matching
+    return addresses_in(seen, networks)

@@ -153,7 +153,11 @@ def _walk(path: Path, found: SourceSet) -> list[str]:
                 if not sub.startswith("."):
                     found.cases.append(here / sub)
         subfolders.sort()
-        files.extend(str(here / name) for name in sorted(names) if not _ignored(name))
+        for name in sorted(names):
+            if _ignored(name):
+                found.ignored.append(str(here / name))  # said, not silently dropped
+            else:
+                files.append(str(here / name))
     return files
 
 
