@@ -13,6 +13,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]!|~])")
 _MARKDOWN_LINE_START = ("#", "-", "+", "=")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MERMAID_SPECIAL = frozenset('"#&<>[](){}|;`\\')
 
 
 def _escape_char(match: re.Match) -> str:
@@ -44,6 +45,15 @@ def markdown(text: str) -> str:
     if shown.startswith(_MARKDOWN_LINE_START):
         shown = "\\" + shown
     return shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mermaid_label(text: str) -> str:
+    """A Mermaid node or edge label, to be written inside double quotes: A["label"].
+
+    Mermaid reads entity codes (#quot; #91;) inside quoted labels, so every character that could end
+    the label, start markup or a link is written as one; no data becomes syntax or HTML."""
+    shown = visible(text).replace("\n", " ")
+    return "".join(f"#{ord(char)};" if char in _MERMAID_SPECIAL else char for char in shown)
 
 
 def csv_cell(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sleuth.report import escape
 from sleuth.report.document import Document, Section
 from sleuth.report.render import render
@@ -33,3 +35,11 @@ def test_filename_stays_one_component():
     assert escape.filename("../../etc/passwd") == "etc_passwd"
     assert escape.filename("..") == "unnamed"
     assert "/" not in escape.filename("a/b\\c")
+
+
+def test_mermaid_label_cannot_close_the_label_or_add_syntax():
+    label = escape.mermaid_label('x"] --> B["y"]; click A "http://evil" <b>bold</b> \x1b[31m')
+    bare = re.sub(r"#\d+;", "", label)  # what is left outside Mermaid's entity codes
+    assert not set(bare) & set('"[]<>{}()|;#`')
+    assert "\x1b" not in label and "#92;x1b" in label  # the escape shown as text: \x1b
+    assert label.startswith("x#34;#93; --")
