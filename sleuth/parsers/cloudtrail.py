@@ -127,7 +127,8 @@ def parse_many(inputs: list[tuple[bytes, str]], config: Config) -> tuple[dict[st
             parts.append(_with_origin(_exact_path(stripped, config, result), origin))
     parts.extend(_read_fast(fast, config))
     raw = pl.concat(parts, how="vertical") if parts else _with_origin(pl.DataFrame(schema=RAW_SCHEMA), "")
-    events = normalize(raw, {origin: result for (_, origin), result in zip(inputs, results, strict=True)})
+    by_origin = {origin: result for (_, origin), result in zip(inputs, results, strict=True)}
+    events = normalize(raw, by_origin, config.max_json_depth)
     return {"events": events}, results
 
 
@@ -448,11 +449,11 @@ def _mfa() -> pl.Expr:
     )
 
 
-def normalize(raw: pl.DataFrame, results: dict[str, ParseResult]) -> pl.DataFrame:
+def normalize(raw: pl.DataFrame, results: dict[str, ParseResult], max_depth: int = 64) -> pl.DataFrame:
     """Raw CloudTrail columns (with `_origin`, `_index`) to the canonical `events` frame.
 
-    Records without a usable time are skipped and counted against their input in `results`; every
-    input's `kept` is set."""
+    Records without a usable time, or nested deeper than `max_depth`, are skipped and counted against
+    their input in `results`; every input's `kept` is set."""
     identity = pl.col("userIdentity")
     events = raw.select(
         _blank_to_null(pl.col("eventID")).alias("event_id"),
@@ -496,7 +497,67 @@ def normalize(raw: pl.DataFrame, results: dict[str, ParseResult]) -> pl.DataFram
             results[origin].skip("no eventTime", int(missing))
             results[origin].skip("unparseable eventTime", int(total - missing))
         events = events.filter(pl.col("time").is_not_null())
-    events = events.drop("_no_time")
+    events = _drop_too_deep(events.drop("_no_time"), results, max_depth)
     for origin, kept in events.group_by("origin").len().iter_rows():
         results[origin].kept = kept
     return schema.conform(events, "events").with_columns(schema.content_hash())
+
+
+_NESTED_TEXT = ("request", "response", "additional")
+
+
+def _drop_too_deep(events: pl.DataFrame, results: dict[str, ParseResult], max_depth: int) -> pl.DataFrame:
+    """Skip records whose nested parameters are deeper than `max_depth` (handbook §6).
+
+    Depth d needs at least d opening brackets, so only texts with that many are measured: a cheap
+    vectorised count spares the Python measurement for nearly every record."""
+    brackets = [pl.col(c).str.count_matches("{", literal=True) + pl.col(c).str.count_matches("[", literal=True)
+                for c in _NESTED_TEXT]  # fmt: skip
+    candidates = events.select(pl.any_horizontal([(b >= max_depth).fill_null(False) for b in brackets]).arg_true())
+    rows = candidates.to_series().to_list()
+    too_deep = [row for row in rows if any(_depth(events[c][row]) > max_depth for c in _NESTED_TEXT)]
+    if not too_deep:
+        return events
+    skipped = events[too_deep]
+    for origin, count in skipped.group_by("origin").len().iter_rows():
+        results[origin].skip("nesting too deep", count)
+    return events.with_row_index("_row").filter(~pl.col("_row").is_in(too_deep)).drop("_row")
+
+
+def _depth(text: str | None) -> int:
+    """Nesting depth of a JSON text (0 for a scalar)."""
+    if not text:
+        return 0
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:  # past orjson's own limit, or text polars wrote loosely: count brackets
+        return _bracket_depth(text)
+    depth, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return depth
+
+
+def _bracket_depth(text: str) -> int:
+    """Depth by brackets outside strings (a string is "..." with backslash escapes)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            depth -= 1
+    return deepest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ EXTENSIONS = {
     ".csv": "csv",
     ".txt": "table",
 }
+# Characters that only appear inside JSON strings and that orjson leaves raw.
+_JSON_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
 _KEEP_WHOLE = 20  # terminal columns whose longest cell is this short are never truncated
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
@@ -142,13 +145,18 @@ def render_markdown(document: Document) -> str:
 
 def render_json(document: Document) -> str:
     payload = {"schema": document.schema, **document.data}
-    return orjson.dumps(payload, option=_JSON_OPTIONS | orjson.OPT_INDENT_2, default=_json_default).decode() + "\n"
+    return _json_text(payload, orjson.OPT_INDENT_2) + "\n"
 
 
 def render_jsonl(document: Document) -> str:
-    return "".join(
-        orjson.dumps(record, option=_JSON_OPTIONS, default=_json_default).decode() + "\n" for record in document.records
-    )
+    return "".join(_json_text(record) + "\n" for record in document.records)
+
+
+def _json_text(value: Any, option: int = 0) -> str:
+    """JSON whose strings carry no raw invisible character: orjson escapes only C0, so DEL, C1 controls
+    and bidi overrides are written as \\u escapes too (a terminal would otherwise obey them)."""
+    text = orjson.dumps(value, option=_JSON_OPTIONS | option, default=_json_default).decode()
+    return _JSON_INVISIBLE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
 
 
 def render_csv(document: Document) -> str:

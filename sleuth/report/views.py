@@ -42,13 +42,16 @@ _JSON_TEXT = ("request", "response", "additional")
 
 
 def _json_or_text(text: str | None) -> Any:
-    """Nested parameters kept as JSON text become JSON again in JSON output."""
+    """Nested parameters kept as JSON text become JSON again in JSON output; text that is not JSON, or
+    nested deeper than JSON output can write (orjson stops at 255 levels), stays text."""
     if text is None:
         return None
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
+        value = orjson.loads(text)
+        orjson.dumps(value)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return text
+    return value
 
 
 def short_principal() -> pl.Expr:
