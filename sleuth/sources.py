@@ -29,7 +29,9 @@ _DIGEST_NAME = re.compile(r"_CloudTrail-Digest_")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _IGNORED_NAMES = {".DS_Store", "manifest.json", "_SUCCESS"}
 # Documentation that ships beside log exports (datasets, archives): not logs, not worth a warning.
-_DOC_NAME = re.compile(r"^(README|LICENSE|LICENCE|NOTICE|COPYING|CHANGELOG)([._-].*)?$|\.(md|rst|pdf|html?|py|sh)$", re.I)
+_DOC_NAME = re.compile(
+    r"^(README|LICENSE|LICENCE|NOTICE|COPYING|CHANGELOG)([._-].*)?$|\.(md|rst|pdf|html?|py|sh)$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
