@@ -275,12 +275,6 @@ def test_json_has_no_raw_invisible_characters(outputs: Outputs, source: str, com
     assert found is None, f"raw {found.group(0)!r} in {command} -f {fmt}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`request` is kept as JSON text that polars re-serialises (RAW_SCHEMA requestParameters: String in "
-    "sleuth/parsers/cloudtrail.py): object keys are not escaped at all and C0 controls in values (ESC, NUL) "
-    "stay raw, so the text is not JSON and `search -f json` gives `request` as a string, not an object",
-)
 @pytest.mark.parametrize("source", ["raw", "case"])
 def test_request_parameters_stay_json(outputs: Outputs, source: str) -> None:
     events = json.loads(outputs.get(source, "search", "json").stdout)["events"]

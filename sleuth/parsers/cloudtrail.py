@@ -15,7 +15,10 @@ record, each bad record skipped with its reason.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +165,7 @@ def _read_fast(fast: list, config: Config) -> list[pl.DataFrame]:
         )
     except Exception:  # one odd record anywhere: sort it out input by input
         return [_one_input(blob, count, data, origin, config, result) for blob, count, data, origin, result in fast]
+    raw = _repair_nested_text(raw, _batch_lines([(blob, count) for blob, count, *_ in fast]))
     counts = pl.lit(pl.Series([count for _, count, *_ in fast], dtype=pl.Int64))
     origins = pl.lit(pl.Series([origin for *_, origin, _ in fast], dtype=pl.String))
     rows = pl.select(
@@ -170,8 +174,51 @@ def _read_fast(fast: list, config: Config) -> list[pl.DataFrame]:
     return [pl.concat([raw, rows], how="horizontal")]
 
 
+_NESTED_FIELDS = ("requestParameters", "responseElements", "additionalEventData")
+
+
+def _repair_nested_text(raw: pl.DataFrame, line_of: Callable[[int], bytes]) -> pl.DataFrame:
+    """Re-serialise nested fields that polars wrote as invalid JSON (it does not escape quotes inside
+    object keys: {"k\\"q": 1} becomes {"k"q": 1}), from the record's own line, with orjson.
+
+    Checking costs one vectorised JSON parse per text; the repair touches only the rows that need it."""
+    broken = [(pl.col(f).is_not_null() & pl.col(f).str.json_path_match("$").is_null()) for f in _NESTED_FIELDS]
+    rows = raw.select(pl.any_horizontal(broken).arg_true()).to_series().to_list()
+    for row in rows:
+        try:
+            record = orjson.loads(line_of(row))
+        except (orjson.JSONDecodeError, IndexError, TypeError):
+            continue
+        for field in _NESTED_FIELDS:
+            value = record.get(field) if isinstance(record, dict) else None
+            if value is None or isinstance(value, str):
+                continue
+            try:
+                text = orjson.dumps(value).decode()
+            except orjson.JSONEncodeError:  # deeper than orjson writes: left as polars wrote it
+                continue
+            raw = raw.with_columns(raw[field].scatter(row, text))
+    return raw
+
+
+def _batch_lines(inputs: list[tuple[bytes, int]]) -> Callable[[int], bytes]:
+    """The JSON line of row `i` of a batch read from these (blob, record count) inputs."""
+    starts = list(itertools.accumulate((count for _, count in inputs), initial=0))
+    split: dict[int, list[bytes]] = {}
+
+    def line_of(row: int) -> bytes:
+        which = bisect.bisect_right(starts, row) - 1
+        if which not in split:
+            split[which] = [line for line in inputs[which][0].split(b"\n") if line.strip()]
+        return split[which][row - starts[which]]
+
+    return line_of
+
+
 def _one_input(blob: bytes, count: int, data: bytes, origin: str, config: Config, result: ParseResult) -> pl.DataFrame:
     raw = _read_blob(blob, count)
+    if raw is not None:
+        raw = _repair_nested_text(raw, _batch_lines([(blob, count)]))
     if raw is None:
         result.read = 0
         raw = _exact_path(data, config, result)
@@ -240,6 +287,7 @@ def _exact_path(data: bytes, config: Config, result: ParseResult) -> pl.DataFram
             raise ValueError("record count mismatch")
     except Exception:
         return _read_one_by_one(lines, positions, result)
+    raw = _repair_nested_text(raw, lines.__getitem__)
     return raw.with_columns(pl.Series("_index", positions, dtype=pl.Int64))
 
 
