@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
@@ -12,7 +10,7 @@ from sleuth import schema, store
 from sleuth.config import Config
 from sleuth.errors import SourceError
 from sleuth.ingest import KEY, Progress, load_files
-from sleuth.reader import InputReport
+from sleuth.reader import InputReport, file_sha256
 from sleuth.sources import Remote, SourceSet, resolve
 from sleuth.timewindow import TimeWindow
 
@@ -87,11 +85,7 @@ def _drop_files_in_cases(sources: SourceSet, case_inputs: list[InputReport]) -> 
     held = {report.sha256 for report in case_inputs if report.sha256}
     kept = []
     for item in sources.files:
-        try:
-            digest = hashlib.sha256(Path(item.path).read_bytes()).hexdigest()
-        except OSError:
-            digest = None
-        if digest in held:
+        if file_sha256(item.path) in held:
             sources.in_case.append(item.item[1])
         else:
             kept.append(item)

@@ -24,7 +24,7 @@ import polars as pl
 from sleuth import schema, store
 from sleuth.config import Config
 from sleuth.errors import SourceError
-from sleuth.reader import InputReport, parse_inputs
+from sleuth.reader import InputReport, file_sha256, parse_inputs
 from sleuth.sources import Remote, SourceSet, resolve
 from sleuth.timewindow import TimeWindow
 
@@ -342,7 +342,7 @@ def _new_inputs(sources: SourceSet, manifest: dict, window: TimeWindow) -> tuple
     replaced: list[str] = []
     for source in sources.files:
         local, name = source.item
-        digest = _sha256(local) if by_content else None
+        digest = file_sha256(local) if by_content else None
         prior = by_path.get(name)
         same = prior if prior and digest and prior.get("sha256") == digest else by_content.get(digest or "")
         if same is not None and _covers(same.get("window"), window) and (prior is None or prior is same):
@@ -352,13 +352,6 @@ def _new_inputs(sources: SourceSet, manifest: dict, window: TimeWindow) -> tuple
         if prior is not None:
             replaced.append(name)
     return todo, unchanged, replaced
-
-
-def _sha256(path: str) -> str | None:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def _existing_keys(case: Path, new_keys: pl.DataFrame, written: set[str]) -> pl.DataFrame:

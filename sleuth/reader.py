@@ -139,6 +139,14 @@ def decode_text(data: bytes) -> tuple[bytes, str | None]:
     return data, None
 
 
+def file_sha256(path: str | Path) -> str | None:
+    """The identity of an input's content (None when it cannot be read)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def parse_file(path: str | Path, config: Config) -> tuple[InputReport, dict[str, pl.DataFrame]]:
     """Parse one input file: its report and its canonical frames."""
     frames, (report,) = parse_inputs([(str(path), str(path))], config)
