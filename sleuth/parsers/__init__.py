@@ -17,7 +17,7 @@ from sleuth.parsers import cloudtrail, guardduty, vpcflow
 _MODULES: tuple[ModuleType, ...] = (cloudtrail, guardduty, vpcflow)
 
 # Modules in this package that are helpers, not parsers.
-NOT_PARSERS = frozenset({"base", "guardduty_entities"})
+NOT_PARSERS = frozenset({"base", "guardduty_entities", "vpcflow_format"})
 
 
 def _build_registry(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:

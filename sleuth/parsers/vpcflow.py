@@ -18,6 +18,8 @@ by polars' CSV reader with a space separator, all fields as text, and converted 
 Anything else (double spaces as in one AWS documentation example, blank lines, repeated header lines
 from concatenated files, broken lines) takes the exact path: lines split with polars expressions,
 each line checked on its own. Both paths give the same rows.
+
+The field vocabulary (names, header lines, valid values, canonical columns) is in `vpcflow_format`.
 """
 
 from __future__ import annotations
@@ -31,114 +33,31 @@ from polars.exceptions import PanicException
 from sleuth import schema
 from sleuth.config import Config
 from sleuth.parsers.base import ParseResult
+from sleuth.parsers.vpcflow_format import (
+    CHOICES,
+    DEFAULT_FORMAT,
+    HEADER_LIKE,
+    INT_COLUMNS,
+    KNOWN_FIELDS,
+    NUMERIC_RANGES,
+    TEXT_COLUMNS,
+    USED_FIELDS,
+    could_start_header,
+    field_name,
+    format_warnings,
+    header_fields,
+    parse_format,
+    used_columns,
+)
 
 NAME = "vpcflow"
 FRAMES = ("flows", "flow_status")
 
-DEFAULT_FORMAT: tuple[str, ...] = (
-    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
-    "packets", "bytes", "start", "end", "action", "log-status",
-)  # fmt: skip
-
-# Every field AWS documents for VPC (v2–v8 and later) and Transit Gateway (v6) flow logs.
-KNOWN_FIELDS = frozenset(
-    (
-        *DEFAULT_FORMAT,
-        "vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr",  # v3
-        "region", "az-id", "sublocation-type", "sublocation-id",  # v4
-        "pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path",  # v5
-        "ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id",
-        "ecs-container-id", "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn",
-        "ecs-task-arn", "ecs-task-id",  # v7
-        "reject-reason", "resource-id", "encryption-status",  # v8 and later
-        "resource-type", "tgw-id", "tgw-attachment-id", "tgw-src-vpc-account-id", "tgw-dst-vpc-account-id",
-        "tgw-src-vpc-id", "tgw-dst-vpc-id", "tgw-src-subnet-id", "tgw-dst-subnet-id", "tgw-src-eni",
-        "tgw-dst-eni", "tgw-src-az-id", "tgw-dst-az-id", "tgw-pair-attachment-id", "packets-lost-no-route",
-        "packets-lost-blackhole", "packets-lost-mtu-exceeded", "packets-lost-ttl-expired",  # transit gateway
-    )
-)  # fmt: skip
-
-_MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
-_INT32 = 2**31 - 1
-_INT64 = 2**63 - 1
-# Numeric fields sleuth reads, with their valid range (checked in this order).
-_NUMERIC: dict[str, tuple[int, int]] = {
-    "version": (0, _INT32),
-    "srcport": (0, 65535),
-    "dstport": (0, 65535),
-    "protocol": (0, 255),
-    "packets": (0, _INT64),
-    "bytes": (0, _INT64),
-    "start": (0, _MAX_EPOCH),
-    "end": (0, _MAX_EPOCH),
-    "tcp-flags": (0, 65535),
-}
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "action": ("ACCEPT", "REJECT"),
-    "log-status": ("OK", "NODATA", "SKIPDATA"),
-}
 _STATUS_ONLY = ("NODATA", "SKIPDATA")
-# Canonical column <- flow log field (text columns; numeric ones come from _NUMERIC).
-_TEXT_COLUMNS: dict[str, str] = {
-    "account": "account-id",
-    "region": "region",
-    "interface_id": "interface-id",
-    "instance_id": "instance-id",
-    "vpc_id": "vpc-id",
-    "subnet_id": "subnet-id",
-    "src_addr": "srcaddr",
-    "dst_addr": "dstaddr",
-    "action": "action",
-    "log_status": "log-status",
-    "flow_direction": "flow-direction",
-    "pkt_src_addr": "pkt-srcaddr",
-    "pkt_dst_addr": "pkt-dstaddr",
-}
-_INT_COLUMNS: dict[str, str] = {
-    "src_port": "srcport",
-    "dst_port": "dstport",
-    "protocol": "protocol",
-    "packets": "packets",
-    "bytes": "bytes",
-    "tcp_flags": "tcp-flags",
-}
-# The fields sleuth reads; the others are dropped as soon as a line is split.
-USED_FIELDS: tuple[str, ...] = tuple(dict.fromkeys([*_NUMERIC, *_CHOICES, *_TEXT_COLUMNS.values()]))
-
 _S = pl.String()
 
 # ---------------------------------------------------------------------------------------------
-# Field names and sniffing.
-
-
-def field_name(token: str) -> str:
-    """`${account-id}`, `account_id`, `Account-ID` -> `account-id`."""
-    token = token.strip()
-    if token.startswith("${") and token.endswith("}"):
-        token = token[2:-1]
-    return token.strip().lower().replace("_", "-")
-
-
-def parse_format(spec: str) -> tuple[str, ...]:
-    """The field list of a format string (`Config.vpc_format` or a header line)."""
-    return tuple(field_name(token) for token in spec.split())
-
-
-_HEADER_TOKEN = re.compile(r"^(\$\{)?[a-z][a-z0-9_-]*\}?$")
-
-
-def header_fields(line: str) -> tuple[str, ...] | None:
-    """The fields a header line names, or None when the line is not a header.
-
-    A header is a line of lowercase field-name-like words separated by spaces (hyphens or
-    underscores, optionally `${...}`), starting with a name AWS documents, at least half of them
-    names AWS documents."""
-    tokens = [token for token in line.split(" ") if token]
-    if not tokens or not all(_HEADER_TOKEN.match(token) for token in tokens):
-        return None
-    fields = tuple(field_name(token) for token in tokens)
-    known = sum(name in KNOWN_FIELDS for name in fields)
-    return fields if fields[0] in KNOWN_FIELDS and known * 2 >= len(fields) else None
+# Sniffing.
 
 
 _DEFAULT_LINE = re.compile(
@@ -319,40 +238,8 @@ def _text(data: bytes, config: Config, result: ParseResult) -> tuple[pl.DataFram
         raw, formats, has_header = _exact(data, configured or DEFAULT_FORMAT, config)
     else:
         formats, has_header = [fields], header is not None
-    _format_warnings(raw, formats, has_header, configured, result)
+    format_warnings(raw, formats, has_header, configured, result)
     return raw, {name for fmt in formats for name in fmt}
-
-
-def _format_warnings(
-    raw: pl.DataFrame,
-    formats: list[tuple[str, ...]],
-    has_header: bool,
-    configured: tuple[str, ...] | None,
-    result: ParseResult,
-) -> None:
-    unknown = sorted({name for fmt in formats for name in fmt} - KNOWN_FIELDS)
-    if unknown:
-        result.warnings.append(f"unknown flow log fields ignored: {', '.join(unknown[:10])}")
-    if any("start" not in fmt for fmt in formats) and raw.height:
-        result.warnings.append("the format has no start field: these flows have no time")
-    if not has_header and raw.height:
-        wrong = raw.select((pl.col("_reason") == "wrong field count").sum()).item()
-        if wrong * 2 > raw.height:
-            expected = len(configured or DEFAULT_FORMAT)
-            result.warnings.append(
-                f"no header line, and {wrong} of {raw.height} records do not have the {expected} fields of "
-                + ("vpc_format" if configured else "the default version 2 format")
-                + ": set vpc_format to the field list of a headerless custom format"
-            )
-
-
-def _pick(df: pl.DataFrame, fields: tuple[str, ...], prefix: str) -> list[pl.Expr]:
-    """The used fields of a format, by their first position (`{prefix}{i}` columns)."""
-    positions: dict[str, int] = {}
-    for i, name in enumerate(fields):
-        if name in USED_FIELDS:
-            positions.setdefault(name, i)
-    return [pl.col(f"{prefix}{i}").alias(name) for name, i in positions.items()]
 
 
 def _fast(data: bytes, fields: tuple[str, ...], header: bytes | None, config: Config) -> pl.DataFrame | None:
@@ -383,21 +270,9 @@ def _fast(data: bytes, fields: tuple[str, ...], header: bytes | None, config: Co
         pl.sum_horizontal(length.max() for length in lengths).alias("longest"),
     ).row(0)
     # No empty field, no line that could be over the size limit, no repeated header line.
-    if nulls or not shortest or longest + n - 1 > config.max_record_bytes or _field_like(df["_0"]):
+    if nulls or not shortest or longest + n - 1 > config.max_record_bytes or could_start_header(df["_0"]):
         return None
-    return df.with_columns(pl.lit(None, _S).alias("_reason")).select(*_pick(df, fields, "_"), "_reason")
-
-
-def _field_like(first: pl.Series) -> bool:
-    """Whether a value could start a header line (a repeated header in concatenated files)."""
-    candidates = first.filter(((first >= "a") & (first < "{")) | first.str.starts_with("${"))
-    if not len(candidates):
-        return False
-    names = candidates.str.strip_prefix("${").str.strip_suffix("}").str.replace_all("_", "-", literal=True)
-    return bool(names.is_in(sorted(KNOWN_FIELDS)).any())
-
-
-_HEADER_LIKE = r"^(\$\{)?[a-z][a-z0-9_-]*\}?( +(\$\{)?[a-z][a-z0-9_-]*\}?)*$"
+    return df.with_columns(pl.lit(None, _S).alias("_reason")).select(*used_columns(fields, "_"), "_reason")
 
 
 def _exact(data: bytes, fields: tuple[str, ...], config: Config) -> tuple[pl.DataFrame, list[tuple[str, ...]], bool]:
@@ -410,7 +285,7 @@ def _exact(data: bytes, fields: tuple[str, ...], config: Config) -> tuple[pl.Dat
     if len(crowded):
         collapsed = df["line"].gather(crowded).str.replace_all(" +", " ")
         df = df.with_columns(df["line"].scatter(crowded, collapsed))
-    candidates = df.filter(pl.col("line").str.contains(_HEADER_LIKE))["line"].unique()
+    candidates = df.filter(pl.col("line").str.contains(HEADER_LIKE))["line"].unique()
     headers = {line: fmt for line in candidates if (fmt := header_fields(line)) is not None}
     formats = [fields]
     if headers:
@@ -447,7 +322,7 @@ def _split(lines: pl.Series, fields: tuple[str, ...], config: Config) -> pl.Data
         .then(pl.lit("wrong field count"))
         .alias("_reason")
     )
-    return df.select(*_pick(df, fields, "field_"), "_reason")
+    return df.select(*used_columns(fields, "field_"), "_reason")
 
 
 _SEPARATORS = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01", b"\x02", b"\x7f")
@@ -503,24 +378,24 @@ def _normalise(raw: pl.DataFrame, origins: list[str], results: list[ParseResult]
     for name in USED_FIELDS:
         if name not in raw.columns:
             raw = raw.with_columns(pl.lit(None, _S).alias(name))
-    numbers = {name: pl.col(name).cast(pl.Int64, strict=False) for name in _NUMERIC}
+    numbers = {name: pl.col(name).cast(pl.Int64, strict=False) for name in NUMERIC_RANGES}
     raw = raw.with_columns(value.alias(f"#{name}") for name, value in numbers.items())
     checks: list[pl.Expr] = [pl.col("_reason")]
     for name in present:
         text = pl.col(name)
         given = text.is_not_null() & (text != "-")
-        if name in _NUMERIC:
-            value, (low, high) = pl.col(f"#{name}"), _NUMERIC[name]
+        if name in NUMERIC_RANGES:
+            value, (low, high) = pl.col(f"#{name}"), NUMERIC_RANGES[name]
             checks.append(pl.when(given & value.is_null()).then(pl.lit(f"non-numeric {name}")))
             checks.append(pl.when((value < low) | (value > high)).then(pl.lit(f"out-of-range {name}")))
-        elif name in _CHOICES:
-            checks.append(pl.when(given & ~text.is_in(_CHOICES[name])).then(pl.lit(f"unknown {name}")))
+        elif name in CHOICES:
+            checks.append(pl.when(given & ~text.is_in(CHOICES[name])).then(pl.lit(f"unknown {name}")))
     raw = raw.with_columns(pl.coalesce(checks).alias("_reason"))
     kept = _account(raw, results)
     canonical = kept.select(
         *(_epoch(pl.col(f"#{name}")).alias(name) for name in ("start", "end")),
-        *(_text_value(pl.col(field), column).alias(column) for column, field in _TEXT_COLUMNS.items()),
-        *(pl.col(f"#{field}").alias(column) for column, field in _INT_COLUMNS.items()),
+        *(_text_value(pl.col(field), column).alias(column) for column, field in TEXT_COLUMNS.items()),
+        *(pl.col(f"#{field}").alias(column) for column, field in INT_COLUMNS.items()),
         pl.lit(pl.Series(origins, dtype=_S)).gather(pl.col("_input")).alias("origin")
         if origins
         else pl.lit(None, _S).alias("origin"),
