@@ -447,3 +447,15 @@ def test_only_read_operations_were_sent(endpoint, recorder, tmp_path) -> None:
     sent_operations.update(name for name, _ in recorder.calls)
     assert sent_operations and sent_operations <= s3.READ_ONLY_OPERATIONS
     assert sent_operations == {"ListObjectsV2", "GetObject"}
+
+
+def test_a_timeout_while_downloading_is_reported_as_s3s_not_the_cache_folders(tmp_path) -> None:
+    from sleuth.s3 import cache
+
+    class TimingOut:
+        def get_object(self, **_: object) -> None:
+            raise botocore.exceptions.ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
+
+    item = s3.S3Object(key="AWSLogs/x.json.gz", size=10, etag="abc")
+    with pytest.raises(SourceError, match="cannot reach S3"):
+        cache.download(TimingOut(), BUCKET, "", item, tmp_path)
