@@ -17,7 +17,9 @@ from sleuth.parsers import cloudtrail, guardduty, vpcflow
 _MODULES: tuple[ModuleType, ...] = (cloudtrail, guardduty, vpcflow)
 
 # Modules in this package that are helpers, not parsers.
-NOT_PARSERS = frozenset({"base", "guardduty_entities", "vpcflow_format"})
+NOT_PARSERS = frozenset(
+    {"base", "cloudtrail_exact", "cloudtrail_normalize", "cloudtrail_raw", "guardduty_entities", "vpcflow_format"}
+)
 
 
 def _build_registry(modules: tuple[ModuleType, ...]) -> dict[str, ModuleType]:

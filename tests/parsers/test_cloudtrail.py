@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sleuth import schema
 from sleuth.config import Config
-from sleuth.parsers import cloudtrail
+from sleuth.parsers import cloudtrail, cloudtrail_exact
 from tests.conftest import SHAPES
 
 CONFIG = Config()
@@ -237,7 +237,7 @@ def test_origin_index_after_an_unreadable_record_on_the_fallback_path():
     good = orjson.dumps(record({"type": "Root"}))
     bad = orjson.dumps({"eventTime": "2026-03-03T10:00:00Z", "userIdentity": "not an object"})  # _coerce would fix it
     result = cloudtrail.ParseResult(format="cloudtrail")
-    raw = cloudtrail._read_one_by_one([good, bad, good], [0, 3, 5], result)
+    raw = cloudtrail_exact._read_one_by_one([good, bad, good], [0, 3, 5], result)
     assert raw["_index"].to_list() == [0, 5]
     assert dict(result.skipped) == {"unreadable record": 1}
 
