@@ -24,7 +24,7 @@ AWSLOGS_KEY = re.compile(
     r"(?:^|/)AWSLogs/(?:(?P<org>o-[a-z0-9]+)/)?(?P<account>\d{12})/(?P<service>[A-Za-z0-9-]+)/"
     r"(?P<region>[a-z0-9-]+)/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
 )
-_DIGEST_SERVICE = "CloudTrail-Digest"
+DIGEST_SERVICE = "CloudTrail-Digest"
 _DIGEST_NAME = re.compile(r"_CloudTrail-Digest_")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _IGNORED_NAMES = {".DS_Store", "manifest.json", "_SUCCESS"}
@@ -167,12 +167,18 @@ def _ignored(name: str) -> bool:
     return name.startswith(".") or name in _IGNORED_NAMES
 
 
+def is_digest(path: str, layout: dict | None) -> bool:
+    """A CloudTrail digest file (by its name or its AWSLogs folder): counted, never read."""
+    name = path.replace(os.sep, "/").rsplit("/", 1)[-1]
+    return bool(_DIGEST_NAME.search(name)) or bool(layout and layout["service"] == DIGEST_SERVICE)
+
+
 def _classify(path: str, window: TimeWindow, config: Config, found: SourceSet) -> None:
     if _DOC_NAME.search(os.path.basename(path)):
         found.ignored.append(path)
         return
     layout = key_layout(path)
-    if _DIGEST_NAME.search(os.path.basename(path)) or (layout and layout["service"] == _DIGEST_SERVICE):
+    if is_digest(path, layout):
         found.digests.append(path)
         return
     if layout is None:

@@ -17,11 +17,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from sleuth.s3.client import translate_error
-from sleuth.sources import key_layout
+from sleuth.sources import DIGEST_SERVICE, is_digest, key_layout
 from sleuth.timewindow import TimeWindow
 
-_DIGEST_SERVICE = "CloudTrail-Digest"
-_DIGEST_NAME = re.compile(r"_CloudTrail-Digest_")
 _ORG_ID = re.compile(r"^o-[a-z0-9]+$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _SERVICE = re.compile(r"^[A-Za-z0-9-]+$")
@@ -113,7 +111,7 @@ def _child(task: _Task, name: str, window: TimeWindow, slack_days: int, fanout: 
         if task.depth < _SEARCH_DEPTH and fanout <= _SEARCH_FANOUT:
             return _Task(prefix, _Level.SEARCH, task.depth + 1)
         return _Task(prefix, _Level.PLAIN)
-    if level == _Level.ACCOUNT and name == _DIGEST_SERVICE:
+    if level == _Level.ACCOUNT and name == DIGEST_SERVICE:
         return _Skip.DIGEST
     if level in _NAMED_CHILDREN:
         expected = (_Task(prefix, child) for pattern, child in _NAMED_CHILDREN[level] if pattern.match(name))
@@ -233,7 +231,7 @@ def _add_object(listing: Listing, item: dict, window: TimeWindow, slack_days: in
     if not key or key.endswith("/"):
         return  # folder markers written by consoles
     layout = key_layout(key)
-    if _DIGEST_NAME.search(key.rsplit("/", 1)[-1]) or (layout and layout["service"] == _DIGEST_SERVICE):
+    if is_digest(key, layout):
         listing.digests.append(key)
         return
     if layout is not None and not window.may_hold_key_day(layout["day"], slack_days):
