@@ -40,6 +40,34 @@ class Config:
     gap_min_hours: int = 1  # an hour without events inside the covered span is a gap
     # Output.
     table_max_cell: int = 80  # characters shown per table cell in the terminal
+    # Scope and baseline (profile, summary, groups, investigate): Detective's defaults.
+    scope_hours: int = 24  # the default scope: the last 24 h of the data
+    baseline_days: int = 45  # the baseline: this many days before the scope
+    # Volume spikes: a call's scope count is a spike when a Poisson with the baseline's hourly rate
+    # (times the scope's hours) gives it a tail probability below spike_p_value, and it is at least
+    # spike_min_count calls and spike_min_ratio times the expected count.
+    spike_p_value: float = 0.001
+    spike_min_count: int = 10
+    spike_min_ratio: float = 3.0
+    # The behavior graph: a node linked to more than this share of the entities of its kind's
+    # neighbours (and at least high_degree_min of them) is marked high-degree and links nothing.
+    high_degree_min: int = 50
+    # Detections (sleuth/correlate/detect/): thresholds and windows.
+    finding_merge_hours: int = 24  # hits of one detection on one entity within this span are one finding
+    enum_burst_minutes: int = 10  # API enumeration: distinct read calls by one principal ...
+    enum_burst_distinct: int = 25  # ... at least this many in that many minutes
+    denied_burst_minutes: int = 10  # AccessDenied/UnauthorizedOperation burst ...
+    denied_burst_count: int = 10  # ... at least this many failures
+    brute_force_hours: int = 72  # console login failures then a success from the same source ...
+    brute_force_failures: int = 3  # ... at least this many failures first
+    secret_burst_minutes: int = 10  # mass secret / parameter retrieval ...
+    secret_burst_distinct: int = 5  # ... at least this many distinct secrets or parameters
+    travel_speed_kmh: int = 1000  # faster than a commercial flight between two source IPs
+    travel_min_km: int = 500  # shorter hops are within geolocation error
+    port_scan_minutes: int = 10  # flows: one source to one address ...
+    port_scan_ports: int = 20  # ... on at least this many distinct destination ports
+    login_brute_force_attempts: int = 20  # flows: SSH/RDP connections from one source to one address
+    exfil_min_bytes: int = 1 << 20  # flows: outbound bytes to one external address in the scope
     extra: dict = field(default_factory=dict)
 
 
@@ -82,6 +110,10 @@ def _checked(file: Path, name: str, value: object) -> object:
             return value
         example = int(value) if isinstance(value, float) and value.is_integer() and value >= minimum else None
         _fail(file, name, value, f"a whole number of at least {minimum}", example or getattr(Config(), name))
+    elif expected is float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        _fail(file, name, value, "a number above 0", getattr(Config(), name))
     elif expected == tuple[str, ...]:
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)

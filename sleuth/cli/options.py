@@ -29,6 +29,20 @@ class Run:
     strict: bool = False
     remote: Remote = field(default_factory=Remote)
     warnings: list[str] = field(default_factory=list)
+    intel_files: tuple[str, ...] = ()
+    geoip_db: str | None = None
+
+    def geo(self):  # -> sleuth.enrich.geo.GeoResolver
+        """The offline geolocation: shipped country/ASN data, plus the --geoip-db city database."""
+        from sleuth.enrich.geo import GeoResolver
+
+        return GeoResolver(self.geoip_db)
+
+    def intel(self):  # -> sleuth.enrich.intel.IntelList
+        """The threat-intel address lists given with --intel (empty when none)."""
+        from sleuth.enrich.intel import IntelList
+
+        return IntelList.load(self.intel_files)
 
 
 def _sources(given: tuple[str, ...], config: Config) -> list[str]:
@@ -68,11 +82,28 @@ def common_options(function: Callable) -> Callable:
         click.option("--profile", help="AWS profile for s3:// sources (default: the standard credential chain)."),
         click.option("--region", help="AWS region for s3:// sources."),
         click.option("--endpoint-url", help="S3-compatible endpoint for s3:// sources (MinIO, a local server)."),
+        click.option("--intel", "intel_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Threat-intel IP/CIDR list (text, or CSV with a reason column); repeatable."),
+        click.option("--geoip-db", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="MaxMind GeoLite2/GeoIP2 City database (.mmdb) for city and coordinates."),
     ])  # fmt: skip
 
 
 def make_run(
-    source, since, until, last, quiet, no_color, strict, config_path, vpc_format, profile, region, endpoint_url
+    source,
+    since,
+    until,
+    last,
+    quiet,
+    no_color,
+    strict,
+    config_path,
+    vpc_format,
+    profile,
+    region,
+    endpoint_url,
+    intel_files=(),
+    geoip_db=None,
 ) -> Run:
     config = load_config(config_path)
     if vpc_format:
@@ -80,7 +111,9 @@ def make_run(
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     window = TimeWindow.from_options(since, until, last)
     remote = Remote(profile, region, endpoint_url)
-    return Run(config, _sources(source, config), window, quiet, color, strict, remote)
+    run = Run(config, _sources(source, config), window, quiet, color, strict, remote)
+    run.intel_files, run.geoip_db = tuple(intel_files), geoip_db
+    return run
 
 
 def output_options(function: Callable) -> Callable:
