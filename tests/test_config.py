@@ -173,8 +173,8 @@ def test_every_setting_can_be_set_to_its_default(here):
             lines.append(f"{field.name} = {list(value)!r}")
         elif isinstance(value, dict):
             lines.append(f"{field.name} = {{}}")
-        elif isinstance(value, int):
-            lines.append(f"{field.name} = {value}")
+        elif isinstance(value, int | float):
+            lines.append(f"{field.name} = {value!r}")
         elif value is not None:
             raise AssertionError(f"no TOML for {field.name} = {value!r}")
     write(here, "\n".join(lines) + "\n")
@@ -186,3 +186,12 @@ def test_the_cli_exits_2_with_the_message_and_walks_nothing(here):
     result = run_cli(["search"], exit_code=2, env={"SLEUTH_CONFIG": ""})
     assert 'sources = "../ct.json" is a string, expected a list of strings' in result.stderr
     assert 'sources = ["../ct.json"]' in result.stderr
+
+
+def test_a_decimal_setting_takes_numbers_above_zero(here):
+    write(here, "spike_p_value = 0.01\nspike_min_ratio = 2\n")
+    config = load_config()
+    assert config.spike_p_value == 0.01 and config.spike_min_ratio == 2.0
+    write(here, "spike_p_value = -1\n")
+    with pytest.raises(ConfigError, match="spike_p_value = -1 is a negative number, expected a number above 0"):
+        load_config()

@@ -143,3 +143,20 @@ def pick_format(fmt: str | None, output: Path | None) -> str:
     if output is not None:
         return EXTENSIONS.get(output.suffix.lower(), "table")
     return "table"
+
+
+def scope_options(function: Callable) -> Callable:
+    """--scope START..END and --baseline-days N (profiles, summary, investigations)."""
+    return _stack(function, [
+        click.option("--scope", metavar="START..END",
+                     help="The window to examine (ISO 8601). Default: the last 24 h of the data."),
+        click.option("--baseline-days", type=click.IntRange(min=0), metavar="DAYS",
+                     help="Days before the scope that form the baseline (default 45)."),
+    ])  # fmt: skip
+
+
+def parse_scope_option(scope: str | None):
+    """The --scope window, or None for the default."""
+    from sleuth.correlate.baseline import parse_scope
+
+    return parse_scope(scope) if scope else None

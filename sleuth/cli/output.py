@@ -43,6 +43,16 @@ def emit(run: Run, document: Document, fmt: str | None, output: Path | None, for
     status(run, f"wrote {output}")
 
 
+def read_dataset(run: Run):  # -> sleuth.dataset.Dataset
+    """The -s sources as a dataset, with a progress bar and the input warnings on stderr."""
+    from sleuth.dataset import open_dataset
+
+    with progress_bar(run, "reading") as progress:
+        dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
+    warn(run, dataset.warnings)
+    return dataset
+
+
 def status(run: Run, message: str) -> None:
     if not run.quiet:
         stderr_console(run).print(Text("sleuth: " + escape.terminal(message)))

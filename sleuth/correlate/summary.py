@@ -1,0 +1,186 @@
+"""The summary view (Detective's summary page): the scope window of a case at a glance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from sleuth.config import Config
+from sleuth.correlate import activity as act
+from sleuth.correlate.baseline import Scope, bucket_every, data_end, resolve_scope
+from sleuth.correlate.entities import instance_of_session, normalized_ip, principal_type
+from sleuth.dataset import Dataset
+from sleuth.severity import ORDER
+
+TOP = 10
+
+
+@dataclass
+class Summary:
+    scope: Scope
+    totals: dict  # events, failures, principals, instances, flows, findings in the scope
+    busiest: pl.DataFrame  # principals and instances with the most calls: type, id, calls, success, failure, timeline
+    failing: pl.DataFrame  # principals with the most failed calls
+    flow_volume: pl.DataFrame  # instances (or interfaces) with the most flow bytes: id, bytes_in, bytes_out
+    new_geolocations: pl.DataFrame  # location, addresses, principals, first_seen, calls
+    findings: pl.DataFrame  # severity_label, count, highest (title of the most severe)
+
+
+def build_summary(
+    dataset: Dataset,
+    config: Config,
+    geo=None,
+    scope: tuple[datetime, datetime] | None = None,
+    baseline_days: int | None = None,
+) -> Summary:
+    ends = [e for e in (data_end(dataset.events), data_end(dataset.frames["flows"], "start")) if e is not None]
+    window = resolve_scope(max(ends) if ends else None, config, scope, baseline_days)
+    scoped = dataset.events.filter(window.in_scope())
+    actors = _actors(scoped, window)
+    return Summary(
+        scope=window,
+        totals=_totals(dataset, scoped, window),
+        busiest=actors.sort(["calls", "id"], descending=[True, False]).head(TOP),
+        failing=actors.filter(pl.col("failure") > 0).sort(["failure", "id"], descending=[True, False]).head(TOP),
+        flow_volume=_flow_volume(dataset, window),
+        new_geolocations=_new_geolocations(dataset, window, geo),
+        findings=_findings(dataset, window),
+    )
+
+
+def _actors(scoped: pl.LazyFrame, scope: Scope) -> pl.DataFrame:
+    """Calls per principal, role session and instance, with an hourly (or daily) sparkline."""
+    every = bucket_every(scope)
+    slots = int(scope.hours if every == "1h" else scope.hours / 24) + 1
+    base = scoped.select(
+        "time",
+        pl.col("error_code").is_not_null().alias("failed"),
+        principal_type().alias("principal_type"),
+        "principal",
+        "session",
+        instance_of_session().alias("instance"),
+    )
+    kinds = [
+        base.select("time", "failed", pl.col("principal_type").alias("type"), pl.col("principal").alias("id")),
+        base.select("time", "failed", pl.lit("AwsRoleSession").alias("type"), pl.col("session").alias("id")),
+        base.select("time", "failed", pl.lit("Ec2Instance").alias("type"), pl.col("instance").alias("id")),
+    ]
+    slot = ((pl.col("time") - pl.lit(scope.start)).dt.total_seconds() // (3600 if every == "1h" else 86400)).cast(
+        pl.Int64
+    )
+    counted = (
+        pl.concat(kinds)
+        .filter(pl.col("id").is_not_null() & pl.col("type").is_not_null())
+        .with_columns(slot.alias("slot"))
+        .group_by("type", "id")
+        .agg(
+            (~pl.col("failed")).sum().alias("success"),
+            pl.col("failed").sum().alias("failure"),
+            pl.col("slot").value_counts().alias("slots"),
+        )
+        .with_columns((pl.col("success") + pl.col("failure")).alias("calls"))
+        .collect()
+    )
+    timelines = [_timeline(row, slots) for row in counted["slots"].to_list()]
+    return counted.drop("slots").with_columns(pl.Series("timeline", timelines, pl.String))
+
+
+def _timeline(slot_counts: list[dict], slots: int) -> str:
+    values = [0] * slots
+    for item in slot_counts:
+        index = item["slot"]
+        if index is not None and 0 <= index < slots:
+            values[index] = item["count"]
+    return act.sparkline(values)
+
+
+def _totals(dataset: Dataset, scoped: pl.LazyFrame, scope: Scope) -> dict:
+    counts = scoped.select(
+        pl.len().alias("events"),
+        pl.col("error_code").is_not_null().sum().alias("failures"),
+        pl.col("principal").n_unique().alias("principals"),
+        normalized_ip().n_unique().alias("addresses"),
+    ).collect()
+    flows = dataset.frames["flows"].filter(scope.in_scope("start")).select(pl.len()).collect().item()
+    findings = _scoped_findings(dataset, scope).select(pl.len()).collect().item()
+    return {**counts.to_dicts()[0], "flows": flows, "findings": findings}
+
+
+def _flow_volume(dataset: Dataset, scope: Scope) -> pl.DataFrame:
+    """Bytes in and out per instance (or interface when flows do not name the instance)."""
+    flows = dataset.frames["flows"].filter(scope.in_scope("start") & (pl.col("action") == "ACCEPT"))
+    local = pl.col("src_addr").str.contains(r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])")
+    return (
+        flows.select(
+            pl.coalesce("instance_id", "interface_id").alias("id"),
+            pl.when(local).then(0).otherwise("bytes").alias("bytes_in"),
+            pl.when(local).then("bytes").otherwise(0).alias("bytes_out"),
+            "dst_addr",
+            "src_addr",
+        )
+        .filter(pl.col("id").is_not_null())
+        .group_by("id")
+        .agg(pl.col("bytes_in").sum(), pl.col("bytes_out").sum(), pl.len().alias("flows"))
+        .with_columns((pl.col("bytes_in") + pl.col("bytes_out")).alias("bytes"))
+        .sort(["bytes", "id"], descending=[True, False])
+        .head(TOP)
+        .collect()
+    )
+
+
+def _new_geolocations(dataset: Dataset, scope: Scope, geo) -> pl.DataFrame:
+    """Locations the account's callers came from in the scope and never in the baseline."""
+    schema = {
+        "location": pl.String,
+        "addresses": pl.List(pl.String),
+        "principals": pl.List(pl.String),
+        "first_seen": pl.Datetime("us", "UTC"),
+        "calls": pl.UInt32,
+    }
+    if geo is None:
+        return pl.DataFrame(schema=schema)
+    windowed = dataset.events.filter((pl.col("time") >= scope.baseline_start) & (pl.col("time") < scope.end))
+    per_ip = (
+        windowed.select(normalized_ip().alias("ip"), "time", "principal")
+        .filter(pl.col("ip").is_not_null())
+        .with_columns(scope.in_scope().alias("in_scope"))
+        .group_by("ip", "in_scope")
+        .agg(pl.len().alias("calls"), pl.col("time").min().alias("first_seen"), pl.col("principal").unique())
+        .collect()
+    )
+    located = act.with_geo(per_ip, geo).filter(pl.col("location").is_not_null())
+    known = located.filter(~pl.col("in_scope"))["location"].unique().implode()
+    new = located.filter(pl.col("in_scope") & ~pl.col("location").is_in(known))
+    return (
+        new.explode("principal")
+        .group_by("location")
+        .agg(
+            pl.col("ip").unique().sort().alias("addresses"),
+            pl.col("principal").drop_nulls().unique().sort().alias("principals"),
+            pl.col("first_seen").min(),
+            pl.col("calls").sum().cast(pl.UInt32),
+        )
+        .sort("first_seen", "location")
+        .cast(schema)
+    )
+
+
+def _scoped_findings(dataset: Dataset, scope: Scope) -> pl.LazyFrame:
+    """Findings active in the scope: last seen at or after its start, first seen before its end."""
+    return dataset.frames["findings"].filter(
+        (pl.col("last_seen").fill_null(pl.col("first_seen")) >= scope.start) & (pl.col("first_seen") < scope.end)
+    )
+
+
+def _findings(dataset: Dataset, scope: Scope) -> pl.DataFrame:
+    found = (
+        _scoped_findings(dataset, scope)
+        .sort("severity", descending=True)
+        .group_by("severity_label", maintain_order=True)
+        .agg(pl.len().alias("count"), pl.col("title").first().alias("most_severe"))
+        .collect()
+    )
+    rank = {label: i for i, label in enumerate(reversed(ORDER))}
+    return found.sort(pl.col("severity_label").replace_strict(rank, default=len(rank)))
