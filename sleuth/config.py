@@ -49,9 +49,9 @@ class Config:
     spike_p_value: float = 0.001
     spike_min_count: int = 10
     spike_min_ratio: float = 3.0
-    # The behavior graph: a node linked to more than this share of the entities of its kind's
-    # neighbours (and at least high_degree_min of them) is marked high-degree and links nothing.
-    high_degree_min: int = 50
+    # The behavior graph: an address, user agent, bucket or key used by at least this many distinct
+    # identities (a NAT address, the console's user agent) is marked high-degree and links nothing.
+    high_degree_min: int = 25
     # Detections (sleuth/correlate/detect/): thresholds and windows.
     finding_merge_hours: int = 24  # hits of one detection on one entity within this span are one finding
     enum_burst_minutes: int = 10  # API enumeration: distinct read calls by one principal ...
