@@ -52,6 +52,9 @@ class Config:
     # The behavior graph: an address, user agent, bucket or key used by at least this many distinct
     # identities (a NAT address, the console's user agent) is marked high-degree and links nothing.
     high_degree_min: int = 25
+    # Finding groups: findings sharing a linking identity join when one starts within this many hours
+    # of the latest end so far of the other's cluster.
+    group_window_hours: int = 24
     # Detections (sleuth/correlate/detect/): thresholds and windows.
     finding_merge_hours: int = 24  # hits of one detection on one entity within this span are one finding
     enum_burst_minutes: int = 10  # API enumeration: distinct read calls by one principal ...
@@ -68,6 +71,8 @@ class Config:
     port_scan_ports: int = 20  # ... on at least this many distinct destination ports
     login_brute_force_attempts: int = 20  # flows: SSH/RDP connections from one source to one address
     exfil_min_bytes: int = 1 << 20  # flows: outbound bytes to one external address in the scope
+    escalation_window_hours: int = 24  # denied, then a policy change, then the same call allowed: within this span
+    root_session_gap_minutes: int = 60  # root activity with gaps shorter than this is one span (one hit)
     extra: dict = field(default_factory=dict)
 
 

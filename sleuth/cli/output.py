@@ -31,6 +31,11 @@ def emit(run: Run, document: Document, fmt: str | None, output: Path | None, for
     # A terminal gets its own width (long cells fold); a pipe or file gets room for whole lines.
     width = shutil.get_terminal_size((120, 40)).columns if output is None and sys.stdout.isatty() else 200
     text = render(document, chosen, width=width, color=run.color and output is None, max_cell=run.config.table_max_cell)
+    write_text(run, text, output, force)
+
+
+def write_text(run: Run, text: str, output: Path | None, force: bool) -> None:
+    """Rendered text to stdout, or to the -o file (never over an existing one without --force)."""
     if output is None:
         click.echo(text, nl=False)
         return

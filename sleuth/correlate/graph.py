@@ -206,3 +206,21 @@ def mark_high_degree(graph: nx.MultiDiGraph, config: Config) -> None:
         data["high_degree"] = data["type"] == "AwsAccount" or (
             data["type"] not in _IDENTITIES and identities >= config.high_degree_min
         )
+
+
+def hub_keys(events: pl.LazyFrame, config: Config) -> set[str]:
+    """The node keys `mark_high_degree` would mark among addresses, user agents and buckets, computed
+    on the events directly (no graph needed): used by at least `high_degree_min` identities."""
+    identity = pl.coalesce("session", "principal")
+    hubs: set[str] = set()
+    for entity_type, value in (("IpAddress", normalized_ip()), ("UserAgent", pl.col("user_agent"))):
+        shared = (
+            events.select(value.alias("value"), identity.alias("identity"))
+            .filter(pl.col("value").is_not_null())
+            .group_by("value")
+            .agg(pl.col("identity").n_unique().alias("identities"))
+            .filter(pl.col("identities") >= config.high_degree_min)
+            .collect()
+        )
+        hubs.update(f"{entity_type}:{value}" for value in shared["value"].to_list())
+    return hubs

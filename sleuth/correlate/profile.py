@@ -61,7 +61,7 @@ def build_profile(
         apis=act.by_api(scoped),
         addresses=act.with_geo(act.by_value(scoped, "ip"), geo),
         user_agents=act.by_value(scoped, "user_agent"),
-        new=_newly_observed(dataset, activity, window, geo),
+        new=newly_observed_sets(dataset, activity, window, geo),
         increased_volume=spikes(activity, window, config, ["api"], _first(row)),
         failure_spikes=spikes(activity.filter(pl.col("failed")), window, config, ["api"], _first(row)),
         roles=_resource_interaction(entity, links, events),
@@ -113,7 +113,7 @@ def _creator(entity: EntityRef, events: pl.DataFrame, created: pl.DataFrame) -> 
     return None
 
 
-def _newly_observed(dataset: Dataset, activity: pl.DataFrame, scope: Scope, geo) -> dict[str, pl.DataFrame]:
+def newly_observed_sets(dataset: Dataset, activity: pl.DataFrame, scope: Scope, geo) -> dict[str, pl.DataFrame]:
     """Detective's four "newly observed" panels, each with the whole account's baseline for the flag."""
     baseline = dataset.events.filter(scope.in_baseline())
     account_ips = baseline.select(normalized_ip().alias("ip")).unique().collect()

@@ -1,0 +1,44 @@
+import click
+
+from sleuth.cli.options import common_options, make_run, output_options
+from sleuth.cli.output import emit, finish, read_dataset, write_text
+from sleuth.correlate.groups import find_group, find_groups, group_graph
+from sleuth.correlate.lineage import credential_links
+from sleuth.report.graph_render import RENDERERS
+from sleuth.report.group_views import group_document, groups_document
+
+
+@click.command("groups")
+@common_options
+@output_options
+def groups_command(fmt, output, force, **common) -> None:
+    """Finding groups (one incident each), most severe first, then most recent."""
+    run = make_run(**common)
+    dataset = read_dataset(run)
+    emit(run, groups_document(find_groups(dataset, run.config, run.geo(), run.intel())), fmt, output, force)
+    finish(run)
+
+
+@click.command("group")
+@common_options
+@output_options
+@click.option(
+    "--graph",
+    "graph_format",
+    type=click.Choice(["text", "mermaid", "dot", "graphml"]),
+    help="Print only the group's graph in this format (for a ticket, Graphviz or Gephi).",
+)
+@click.argument("group_id")
+def group_command(fmt, output, force, graph_format, group_id, **common) -> None:
+    """One finding group in full: findings, entities by category, tactic chain, evidence, graph."""
+    run = make_run(**common)
+    dataset = read_dataset(run)
+    result = find_groups(dataset, run.config, run.geo(), run.intel(), evidence=True)
+    group = find_group(result, group_id)
+    graph = group_graph(group, credential_links(dataset.events))
+    if graph_format and graph_format != "text":
+        write_text(run, RENDERERS[graph_format](graph), output, force)
+    else:
+        shown = "mermaid" if fmt == "markdown" else "text"
+        emit(run, group_document(group, RENDERERS[shown](graph), shown), fmt, output, force)
+    finish(run)

@@ -1,0 +1,356 @@
+"""Finding groups: the findings, entities and evidence of one incident.
+
+The algorithm (tunables in `Config`):
+1. Linking entities. A finding links through the specific entities it names: access keys, role
+   sessions, users, roles, federated users, instances, buckets and public IP addresses. Accounts,
+   user agents, private or AWS-service addresses and the graph's hubs (`graph.mark_high_degree`:
+   an address or agent used by `high_degree_min` identities or more) link nothing.
+2. Credential lineage. An entity and the credentials it obtained are one actor: a key created by a
+   principal, a role session it started and a user it created for itself all resolve (union-find)
+   to the same linking identity, so a key minted by a compromised principal joins its incident.
+3. Time proximity. For each linking identity, its findings are sorted by first seen; a finding joins
+   the previous one's cluster when it starts within `group_window_hours` of the latest last-seen so
+   far. Findings of one actor weeks apart stay separate incidents.
+4. Groups are the connected components of those links. A group id is a UUID derived from the sorted
+   finding ids of its members, so the same input gives the same groups and ids in any order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from sleuth.config import Config
+from sleuth.netaddr import parse_ip
+from sleuth.severity import severity_label
+
+LINKING_TYPES = ("AccessKey", "AwsRoleSession", "AwsUser", "AwsRole", "FederatedUser", "Ec2Instance", "S3Bucket",
+                 "IpAddress")  # fmt: skip
+_NAMESPACE = uuid.UUID("5b0c8f2e-4c1d-4a7e-9f3a-7d1e2c9b6a10")
+
+# Detective's tactic chain, left to right; ATT&CK v19's split of Defense Evasion sits in its place,
+# and tactics before Initial Access come first.
+CHAIN = (
+    "Reconnaissance",
+    "Resource Development",
+    "Initial Access",
+    "Execution",
+    "Persistence",
+    "Privilege Escalation",
+    "Defense Evasion",
+    "Stealth",
+    "Defense Impairment",
+    "Credential Access",
+    "Discovery",
+    "Lateral Movement",
+    "Collection",
+    "Command and Control",
+    "Exfiltration",
+    "Impact",
+)
+
+
+def tactic_chain(tactics: list[str]) -> list[str]:
+    """Distinct tactics in kill-chain order; unknown ones at the end as written, then `Other`."""
+    known = [t for t in CHAIN if t in tactics]
+    unknown = sorted({t for t in tactics if t and t not in CHAIN})
+    return known + unknown
+
+
+@dataclass
+class Group:
+    id: str
+    finding_ids: list[str]
+    findings: pl.DataFrame
+    entities: pl.DataFrame  # entity_type, entity_id, category, role(s), findings
+    severity: float
+    tactics: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    accounts: list[str]
+    title: str
+    evidence: dict[str, pl.DataFrame] = field(default_factory=dict)
+    entity_rows: pl.DataFrame = field(default_factory=pl.DataFrame)  # finding_id, entity_type, entity_id, role
+
+    @property
+    def severity_label(self) -> str:
+        return severity_label(self.severity) or "Informational"
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, item: str) -> str:
+        self.parent.setdefault(item, item)
+        root = item
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[item] != root:
+            self.parent[item], item = root, self.parent[item]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            # The smaller key wins, so the result does not depend on the order of unions.
+            low, high = sorted((ra, rb))
+            self.parent[high] = low
+
+
+def _linking(entities: pl.DataFrame, hubs: set[str]) -> pl.DataFrame:
+    """The (finding, entity key) pairs that may link findings."""
+    rows = entities.filter(pl.col("entity_type").is_in(LINKING_TYPES)).select("finding_id", "entity_type", "entity_id")
+    keep = []
+    for finding_id, entity_type, entity_id in rows.unique().iter_rows():
+        key = f"{entity_type}:{entity_id}"
+        if key in hubs:
+            continue
+        if entity_type == "IpAddress":
+            address = parse_ip(entity_id)
+            if address is None or not address.is_global:
+                continue
+            key = f"IpAddress:{address}"
+        keep.append((finding_id, key))
+    return pl.DataFrame(keep, schema={"finding_id": pl.String, "key": pl.String}, orient="row")
+
+
+def _lineage_identities(links: pl.DataFrame | None) -> _UnionFind:
+    """Entities and the credentials they obtained, as one identity each."""
+    identities = _UnionFind()
+    if links is None or links.is_empty():
+        return identities
+    for row in links.iter_rows(named=True):
+        caller = row["caller"]
+        if not caller or not caller.startswith("arn:"):
+            continue  # an AWS service assuming a role is not an actor
+        caller_key = f"AwsRoleSession:{row['caller_session']}" if row["caller_session"] else _principal_key(caller)
+        if row["issued_key"]:
+            identities.union(caller_key, f"AccessKey:{row['issued_key']}")
+        if row["issued_session"]:
+            identities.union(caller_key, f"AwsRoleSession:{row['issued_session']}")
+        if row["kind"] == "access_key" and row["issued_to"] and row["issued_to"] != caller:
+            identities.union(caller_key, _principal_key(row["issued_to"]))
+    return identities
+
+
+def _principal_key(arn: str) -> str:
+    return f"AwsRole:{arn}" if ":role/" in arn else f"AwsUser:{arn}"
+
+
+def group_findings(
+    findings: pl.DataFrame,
+    finding_entities: pl.DataFrame,
+    config: Config,
+    links: pl.DataFrame | None = None,
+    hubs: set[str] | None = None,
+) -> list[Group]:
+    """The finding groups, most severe first, then most recent."""
+    if findings.is_empty():
+        return []
+    findings = findings.unique("finding_id", keep="first").sort("finding_id")
+    identities = _lineage_identities(links)
+    pairs = _linking(finding_entities, hubs or set())
+    spans = {
+        row["finding_id"]: (row["first_seen"], row["last_seen"] or row["first_seen"])
+        for row in findings.select("finding_id", "first_seen", "last_seen").iter_rows(named=True)
+    }
+    by_identity: dict[str, list[str]] = defaultdict(list)
+    for finding_id, key in pairs.iter_rows():
+        if finding_id in spans:
+            by_identity[identities.find(key)].append(finding_id)
+    clusters = _UnionFind()
+    window = timedelta(hours=config.group_window_hours)
+    for members in by_identity.values():
+        ordered = sorted(set(members), key=lambda f: (spans[f][0], f))
+        latest: datetime | None = None
+        previous: str | None = None
+        for finding_id in ordered:
+            start, end = spans[finding_id]
+            if previous is not None and latest is not None and start - latest <= window:
+                clusters.union(previous, finding_id)
+            latest = end if latest is None or end > latest else latest
+            previous = finding_id
+    components: dict[str, list[str]] = defaultdict(list)
+    for finding_id in spans:
+        components[clusters.find(finding_id)].append(finding_id)
+    groups = [_group(sorted(ids), findings, finding_entities) for ids in components.values()]
+    return sorted(groups, key=lambda g: (-g.severity, -g.last_seen.timestamp(), g.id))
+
+
+def group_id(finding_ids: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(finding_ids)).encode()).hexdigest()
+    return str(uuid.uuid5(_NAMESPACE, digest))
+
+
+def _group(ids: list[str], findings: pl.DataFrame, finding_entities: pl.DataFrame) -> Group:
+    members = findings.filter(pl.col("finding_id").is_in(ids)).sort(
+        ["severity", "first_seen", "finding_id"], descending=[True, False, False]
+    )
+    rows = finding_entities.filter(pl.col("finding_id").is_in(ids) & (pl.col("entity_type") != "Finding"))
+    entities = (
+        rows.group_by("entity_type", "entity_id")
+        .agg(
+            pl.col("role").unique().sort().str.join(", ").alias("roles"),
+            pl.col("finding_id").n_unique().alias("findings"),
+        )
+        .with_columns(pl.col("entity_type").replace_strict(_categories(), default="Other").alias("category"))
+        .sort(["category", "findings", "entity_type", "entity_id"], descending=[False, True, False, False])
+    )
+    tactics = tactic_chain([t for row in members["tactics"].to_list() for t in (row or [])])
+    return Group(
+        id=group_id(ids),
+        finding_ids=ids,
+        findings=members,
+        entities=entities,
+        severity=float(members["severity"].max() or 0.0),
+        tactics=tactics,
+        first_seen=members["first_seen"].min(),
+        last_seen=members["last_seen"].fill_null(members["first_seen"]).max(),
+        accounts=sorted(members["account"].drop_nulls().unique().to_list()),
+        title=_title(members, entities),
+        entity_rows=rows.select("finding_id", "entity_type", "entity_id", "role").unique().sort(pl.all()),
+    )
+
+
+def _categories() -> dict[str, str]:
+    from sleuth.correlate.entities import CATEGORIES
+
+    return CATEGORIES
+
+
+def _title(members: pl.DataFrame, entities: pl.DataFrame) -> str:
+    """What kinds of findings, about whom: "3 findings: StopLogging, Root login ... by user/alice"."""
+    kinds = Counter(_kind(t) for t in members["type"].to_list())
+    named = ", ".join(kind for kind, _ in kinds.most_common(3))
+    more = f" and {len(kinds) - 3} more kinds" if len(kinds) > 3 else ""
+    actors = entities.filter(pl.col("roles").str.contains("actor") & pl.col("category").eq("Identity"))
+    actor = actors.filter(pl.col("entity_type").is_in(["AwsUser", "AwsRole", "FederatedUser"]))
+    who = (actor if len(actor) else actors)["entity_id"].head(1).to_list()
+    by = f" by {_short(who[0])}" if who else ""
+    count = len(members)
+    return f"{count} finding{'s' if count != 1 else ''}: {named}{more}{by}"
+
+
+def _kind(finding_type: str | None) -> str:
+    """The readable part of a finding type: `Stealth:IAMUser/CloudTrailLoggingDisabled` -> the name."""
+    text = finding_type or "unknown"
+    return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or text
+
+
+def _short(entity_id: str) -> str:
+    return entity_id.split(":", 5)[-1] if entity_id.startswith("arn:") else entity_id
+
+
+# --- the library entry point -----------------------------------------------------------------
+
+
+@dataclass
+class GroupsResult:
+    groups: list[Group]
+    findings: int  # findings considered
+    hubs: list[str]  # entities that linked nothing because they are shared by too many identities
+
+
+def find_groups(dataset, config: Config, geo=None, intel=None, evidence: bool = False) -> GroupsResult:
+    """Finding groups over GuardDuty's findings and sleuth's own detections in `dataset`."""
+    from sleuth.correlate.graph import hub_keys
+    from sleuth.correlate.lineage import credential_links
+
+    dataset = _with_detections(dataset, config, geo, intel)
+    findings = dataset.frames["findings"].collect()
+    entities = dataset.frames["finding_entities"].collect()
+    hubs = hub_keys(dataset.events, config)
+    groups = group_findings(findings, entities, config, credential_links(dataset.events), hubs)
+    if evidence:
+        for group in groups:
+            group.evidence = group_evidence(dataset, group, config, geo)
+    return GroupsResult(groups, len(findings), sorted(hubs))
+
+
+def _with_detections(dataset, config: Config, geo, intel):
+    """The dataset with sleuth's detections beside GuardDuty's findings (when detections exist)."""
+    try:
+        from sleuth.correlate.detect import with_detections
+    except ImportError:  # pragma: no cover - detections not installed
+        return dataset
+    return with_detections(dataset, config, geo, intel)
+
+
+def group_evidence(dataset, group: Group, config: Config, geo=None) -> dict[str, pl.DataFrame]:
+    """Detective's evidence: what the group's principals did for the first time in its span."""
+    from sleuth.correlate import activity as act
+    from sleuth.correlate.baseline import Scope
+    from sleuth.correlate.entities import EntityRef, events_of
+    from sleuth.correlate.profile import newly_observed_sets
+
+    principals = group.entities.filter(pl.col("entity_type").is_in(["AwsUser", "AwsRole", "AwsRoleSession"]))
+    if principals.is_empty():
+        return {}
+    scope = Scope(
+        group.first_seen,
+        group.last_seen + timedelta(seconds=1),
+        group.first_seen - timedelta(days=config.baseline_days),
+    )
+    condition = pl.any_horizontal(
+        [events_of(EntityRef(t, i)) for t, i in principals.select("entity_type", "entity_id").iter_rows()]
+    )
+    window = (pl.col("time") >= scope.baseline_start) & (pl.col("time") < scope.end)
+    events = dataset.events.filter(window & condition).collect()
+    return newly_observed_sets(dataset, act.calls(events), scope, geo)
+
+
+def group_graph(group: Group, links: pl.DataFrame | None = None):
+    """The group as a graph: its findings, the entities they name (edge: the entity's role), and the
+    credential links between those entities (who assumed which role, who created which key)."""
+    import networkx as nx
+
+    graph = nx.MultiDiGraph()
+    for row in group.findings.iter_rows(named=True):
+        label = f"[{row['severity_label']}] {_kind(row['type'])} ({row['finding_id'][:12]})"
+        graph.add_node(f"Finding:{row['finding_id']}", type="Finding", label=label, severity=row["severity"])
+    members = set()
+    for row in group.entities.iter_rows(named=True):
+        key = f"{row['entity_type']}:{row['entity_id']}"
+        members.add(key)
+        graph.add_node(key, type=row["entity_type"], label=_short(row["entity_id"]), category=row["category"])
+    involved = group.findings.select("finding_id")
+    for finding_id, entity_type, entity_id, role in (
+        group_entities_long(group).join(involved, on="finding_id").iter_rows()
+    ):
+        graph.add_edge(f"Finding:{finding_id}", f"{entity_type}:{entity_id}", key=role, label=role)
+    if links is not None and not links.is_empty():
+        for row in links.iter_rows(named=True):
+            caller = _principal_key(row["caller"]) if row["caller"] and row["caller"].startswith("arn:") else None
+            if caller not in members:
+                continue
+            for target, label in ((f"AccessKey:{row['issued_key']}", "created key"),
+                                  (f"AwsRoleSession:{row['issued_session']}", "started session"),
+                                  (_principal_key(row["role"]) if row["role"] else None, "assumed")):  # fmt: skip
+                if target in members and not graph.has_edge(caller, target, label):
+                    graph.add_edge(caller, target, key=label, label=label)
+    return graph
+
+
+def group_entities_long(group: Group) -> pl.DataFrame:
+    """(finding_id, entity_type, entity_id, role) rows of the group, one per role."""
+    return group.entity_rows
+
+
+def find_group(result: GroupsResult, wanted: str) -> Group:
+    """The group with id `wanted` (or a unique prefix of it); NotFoundError listing the ids otherwise."""
+    from sleuth.errors import NotFoundError
+
+    text = wanted.strip().lower()
+    matches = [g for g in result.groups if g.id == text] or [g for g in result.groups if text and g.id.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise NotFoundError(f"{wanted!r} is the start of {len(matches)} group ids", "give more of the id")
+    known = ", ".join(g.id for g in result.groups[:5]) or "none (no findings in the sources)"
+    raise NotFoundError(f"no finding group {wanted!r}", f"list them with `sleuth groups`; the most severe: {known}")

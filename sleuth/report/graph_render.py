@@ -1,0 +1,123 @@
+"""An incident graph as text (terminal), Mermaid (tickets), DOT (Graphviz) or GraphML (Gephi).
+
+The graph is a networkx MultiDiGraph whose nodes carry `type`, `label` and optionally `severity`,
+and whose edges carry `label`. Every label comes from log data: each format escapes it its own way.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import networkx as nx
+
+from sleuth.report import escape
+
+_SHAPES = {"Finding": ("{{", "}}"), "IpAddress": ("([", "])"), "AccessKey": ("[/", "/]")}
+
+
+def _nodes(graph: nx.MultiDiGraph) -> list[str]:
+    """Findings first (most severe first), then entities by type and label: a stable order."""
+    return sorted(
+        graph.nodes,
+        key=lambda n: (
+            graph.nodes[n].get("type") != "Finding",
+            -(graph.nodes[n].get("severity") or 0),
+            graph.nodes[n].get("type", ""),
+            graph.nodes[n].get("label", n),
+        ),
+    )
+
+
+def as_text(graph: nx.MultiDiGraph) -> str:
+    """A tree per finding (its entities and their roles), then the links between entities."""
+    lines: list[str] = []
+    order = _nodes(graph)
+    for node in order:
+        data = graph.nodes[node]
+        if data.get("type") != "Finding":
+            continue
+        lines.append(f"● {escape.terminal(data.get('label', node))}")
+        edges = sorted(graph.out_edges(node, data=True), key=lambda e: (graph.nodes[e[1]].get("type"), e[1]))
+        for index, (_, target, edge) in enumerate(edges):
+            branch = "└─" if index == len(edges) - 1 else "├─"
+            target_data = graph.nodes[target]
+            lines.append(
+                f"  {branch} {escape.terminal(edge.get('label', ''))}: "
+                f"{target_data.get('type')} {escape.terminal(target_data.get('label', target))}"
+            )
+    links = [
+        (source, target, edge)
+        for source, target, edge in graph.edges(data=True)
+        if graph.nodes[source].get("type") != "Finding"
+    ]
+    if links:
+        lines.append("Links between entities:")
+        for source, target, edge in sorted(links, key=lambda e: (e[0], e[1], e[2].get("label", ""))):
+            start = escape.terminal(graph.nodes[source].get("label", source))
+            end = escape.terminal(graph.nodes[target].get("label", target))
+            lines.append(f"  {start} --{escape.terminal(edge.get('label', ''))}--> {end}")
+    return "\n".join(lines) + "\n"
+
+
+def as_mermaid(graph: nx.MultiDiGraph) -> str:
+    ids = {node: f"n{i}" for i, node in enumerate(_nodes(graph))}
+    lines = ["graph LR"]
+    for node, short in ids.items():
+        data = graph.nodes[node]
+        start, end = _SHAPES.get(data.get("type", ""), ("[", "]"))
+        label = escape.mermaid_label(f"{data.get('type')}: {data.get('label', node)}")
+        lines.append(f'  {short}{start}"{label}"{end}')
+    for source, target, edge in sorted(graph.edges(data=True), key=lambda e: (ids[e[0]], ids[e[1]])):
+        lines.append(f'  {ids[source]} -->|"{escape.mermaid_label(edge.get("label", ""))}"| {ids[target]}')
+    return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    return escape.visible(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def as_dot(graph: nx.MultiDiGraph, name: str = "incident") -> str:
+    ids = {node: f"n{i}" for i, node in enumerate(_nodes(graph))}
+    lines = [f'digraph "{_dot_text(name)}" {{', "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]
+    for node, short in ids.items():
+        data = graph.nodes[node]
+        shape = {"Finding": "hexagon", "IpAddress": "ellipse", "AccessKey": "parallelogram"}.get(
+            data.get("type"), "box"
+        )
+        label = _dot_text(f"{data.get('type')}\\n{data.get('label', node)}").replace("\\\\n", "\\n")
+        lines.append(f'  {short} [label="{label}", shape={shape}];')
+    for source, target, edge in sorted(graph.edges(data=True), key=lambda e: (ids[e[0]], ids[e[1]])):
+        lines.append(f'  {ids[source]} -> {ids[target]} [label="{_dot_text(edge.get("label", ""))}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def as_graphml(graph: nx.MultiDiGraph) -> str:
+    """GraphML with string, number and boolean attributes (times as ISO 8601, lists joined)."""
+    clean = nx.MultiDiGraph()
+    for node, data in graph.nodes(data=True):
+        clean.add_node(escape.visible(str(node)), **{k: _graphml_value(v) for k, v in data.items() if v is not None})
+    for source, target, key, data in graph.edges(keys=True, data=True):
+        clean.add_edge(
+            escape.visible(str(source)),
+            escape.visible(str(target)),
+            key=str(key),
+            **{k: _graphml_value(v) for k, v in data.items() if v is not None},
+        )
+    buffer = io.BytesIO()
+    nx.write_graphml(clean, buffer, encoding="utf-8")
+    return buffer.getvalue().decode("utf-8")
+
+
+def _graphml_value(value):
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(escape.visible(str(v)) for v in value)
+    return escape.visible(str(value))
+
+
+RENDERERS = {"mermaid": as_mermaid, "dot": as_dot, "graphml": as_graphml, "text": as_text}
