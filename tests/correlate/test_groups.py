@@ -1,0 +1,147 @@
+"""Finding groups: linking, lineage, time proximity, determinism, and the rendered graph."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sleuth import schema
+from sleuth.config import Config
+from sleuth.correlate.groups import find_group, group_findings, group_graph, group_id, tactic_chain
+from sleuth.report.graph_render import as_dot, as_graphml, as_mermaid, as_text
+
+T0 = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+
+
+def finding(fid: str, hours: float, severity: float = 5.0, tactics=("Persistence",), kind="Persistence:IAMUser/X"):
+    start = T0 + timedelta(hours=hours)
+    return {
+        "finding_id": fid, "producer": "sleuth", "type": kind, "title": fid, "severity": severity,
+        "severity_label": None, "account": "123456789012", "first_seen": start, "last_seen": start,
+        "tactics": list(tactics), "techniques": [], "event_ids": [],
+    }  # fmt: skip
+
+
+def frames(findings: list[dict], entities: list[tuple[str, str, str, str]]):
+    found = schema.conform(pl.DataFrame(findings), "findings")
+    rows = pl.DataFrame(entities, schema=["finding_id", "entity_type", "entity_id", "role"], orient="row")
+    return found, schema.conform(rows, "finding_entities")
+
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+BOB = "arn:aws:iam::123456789012:user/bob"
+
+
+def two_incidents():
+    findings = [finding("f1", 0, 8), finding("f2", 1, 5), finding("f3", 2, 3), finding("g1", 0.5, 6), finding("g2", 3)]
+    entities = [
+        ("f1", "AwsUser", ALICE, "actor"),
+        ("f2", "AwsUser", ALICE, "actor"),
+        ("f2", "IpAddress", "8.8.4.4", "actor"),
+        ("f3", "IpAddress", "8.8.4.4", "network peer"),
+        ("g1", "AwsUser", BOB, "actor"),
+        ("g2", "AwsUser", BOB, "actor"),
+        # Shared by everything: the account, a user agent and a private address link nothing.
+        *[(f, "AwsAccount", "123456789012", "target") for f in ("f1", "f2", "f3", "g1", "g2")],
+        *[(f, "UserAgent", "aws-cli/2", "actor") for f in ("f1", "g1")],
+        *[(f, "IpAddress", "10.0.0.5", "actor") for f in ("f3", "g2")],
+    ]
+    return frames(findings, entities)
+
+
+def test_two_unrelated_incidents_give_two_groups():
+    findings, entities = two_incidents()
+    groups = group_findings(findings, entities, Config())
+    assert [sorted(g.finding_ids) for g in groups] == [["f1", "f2", "f3"], ["g1", "g2"]]
+    first = groups[0]
+    assert first.severity == 8 and first.severity_label == "High"
+    assert first.accounts == ["123456789012"]
+    assert set(first.entities["category"]) == {"Identity", "Network"}
+
+
+def test_findings_of_one_actor_far_apart_in_time_stay_apart():
+    findings, entities = frames(
+        [finding("a", 0), finding("b", 10), finding("c", 100)],
+        [(f, "AwsUser", ALICE, "actor") for f in "abc"],
+    )
+    groups = group_findings(findings, entities, Config(group_window_hours=24))
+    assert sorted(sorted(g.finding_ids) for g in groups) == [["a", "b"], ["c"]]
+
+
+def test_hubs_link_nothing():
+    findings, entities = frames(
+        [finding("a", 0), finding("b", 1)],
+        [("a", "IpAddress", "8.8.8.8", "actor"), ("b", "IpAddress", "8.8.8.8", "actor")],
+    )
+    assert len(group_findings(findings, entities, Config())) == 1
+    assert len(group_findings(findings, entities, Config(), hubs={"IpAddress:8.8.8.8"})) == 2
+
+
+def test_a_key_created_by_a_principal_joins_its_incident():
+    findings, entities = frames(
+        [finding("root-login", 0, 7), finding("key-used", 5, 6)],
+        [("root-login", "AwsUser", "arn:aws:iam::123456789012:root", "actor"),
+         ("key-used", "AccessKey", "AKIANEWKEY0000000001", "actor")],
+    )  # fmt: skip
+    links = pl.DataFrame(
+        {"kind": ["access_key"], "caller": ["arn:aws:iam::123456789012:root"], "caller_session": [None],
+         "issued_key": ["AKIANEWKEY0000000001"], "issued_session": [None], "role": [None],
+         "issued_to": ["arn:aws:iam::123456789012:user/new"]},
+        schema_overrides={"caller_session": pl.String, "issued_session": pl.String, "role": pl.String},
+    )  # fmt: skip
+    assert len(group_findings(findings, entities, Config())) == 2
+    groups = group_findings(findings, entities, Config(), links)
+    assert len(groups) == 1 and sorted(groups[0].finding_ids) == ["key-used", "root-login"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(range(5)), st.permutations(range(15)))
+def test_shuffling_the_input_changes_no_group_and_no_id(finding_order, entity_order):
+    findings, entities = two_incidents()
+    expected = [(g.id, g.finding_ids, g.title) for g in group_findings(findings, entities, Config())]
+    shuffled = group_findings(findings[list(finding_order)], entities[list(entity_order)], Config())
+    assert [(g.id, g.finding_ids, g.title) for g in shuffled] == expected
+
+
+def test_group_ids_are_uuids_of_the_member_ids():
+    assert group_id(["b", "a"]) == group_id(["a", "b"]) != group_id(["a"])
+    assert len(group_id(["a"])) == 36
+
+
+def test_the_tactic_chain_runs_in_kill_chain_order():
+    assert tactic_chain(["Exfiltration", "Initial Access", "Defense Evasion", "Persistence", "Initial Access"]) == [
+        "Initial Access", "Persistence", "Defense Evasion", "Exfiltration"]  # fmt: skip
+
+
+def test_a_group_is_found_by_id_or_prefix_and_unknown_ids_exit_4():
+    from sleuth.correlate.groups import GroupsResult
+    from sleuth.errors import NotFoundError
+
+    findings, entities = two_incidents()
+    result = GroupsResult(group_findings(findings, entities, Config()), 5, [])
+    first = result.groups[0]
+    assert find_group(result, first.id[:8]) is first
+    try:
+        find_group(result, "nope")
+    except NotFoundError as exc:
+        assert exc.exit_code == 4 and first.id in exc.fix
+    else:
+        raise AssertionError("an unknown group id must raise")
+
+
+def test_graph_renderers_escape_hostile_labels():
+    hostile = "evil[red]|`<b>\x1b[31m\"'"
+    findings, entities = frames([finding("h1", 0, kind=hostile)], [("h1", "UserAgent", hostile, "actor"),
+                                                                   ("h1", "AwsUser", ALICE, "actor")])  # fmt: skip
+    group = group_findings(findings, entities, Config())[0]
+    graph = group_graph(group)
+    text = as_text(graph)
+    assert "\x1b" not in text and "\\x1b" in text
+    mermaid = as_mermaid(graph)
+    assert "<b>" not in mermaid and "\x1b" not in mermaid and '"evil' not in mermaid
+    dot = as_dot(graph)
+    assert "\x1b" not in dot and '\\"' in dot
+    assert "<b>" not in as_graphml(graph).replace("&lt;b&gt;", "")
