@@ -45,9 +45,10 @@ def tampering_actions() -> pl.DataFrame:
     with resources.files("sleuth.data").joinpath("tampering.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
-        if not (row.get("service") and row.get("action") and row.get("what")):
+        if not (row.get("service") and row.get("action") and row.get("what") and row.get("restore")):
             raise ValueError(f"sleuth/data/tampering.csv: incomplete row {row}")
-    return pl.DataFrame(rows, schema={"service": pl.String, "action": pl.String, "what": pl.String})
+    schema = {"service": pl.String, "action": pl.String, "what": pl.String, "restore": pl.String}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def coverage(dataset: Dataset, config: Config) -> Coverage:

@@ -20,6 +20,10 @@ class Section:
     empty: str = "none"
     note: str | None = None
     limits: dict[str, int] = field(default_factory=dict)  # terminal: longest cell per column
+    # table: rows under columns. text: `body` as paragraphs. diagram: `body` as a Mermaid block in
+    # markdown, as plain lines in the terminal. details: a table folded under <details> in markdown.
+    kind: str = "table"
+    body: str | None = None
 
 
 @dataclass

@@ -90,6 +90,19 @@ def render_table(document: Document, *, width: int, color: bool, max_cell: int) 
     if document.headline:
         console.print(Text(escape.terminal(document.headline)))
     for section in document.sections:
+        if section.kind in ("text", "diagram"):
+            console.print(Text(escape.terminal(section.title), style="bold"))
+            body = section.body or section.empty
+            console.print(Text("\n".join(escape.terminal(line) for line in body.splitlines()) + "\n"))
+            continue
+        if section.kind == "steps":
+            console.print(Text(escape.terminal(section.title), style="bold"))
+            for number, (title, command, why) in enumerate(section.rows, start=1):
+                console.print(Text(f"{number}. {escape.terminal(title)}"))
+                console.print(Text(f"   $ {escape.terminal(command)}", style="cyan"))
+                console.print(Text(f"   {escape.terminal(why)}", style="dim"))
+            console.print(Text(""))
+            continue
         console.print(_rich_table(section, max_cell))
     return buffer.getvalue()
 
@@ -127,6 +140,25 @@ def render_markdown(document: Document) -> str:
         lines += [escape.markdown(document.headline), ""]
     for section in document.sections:
         lines += [f"## {escape.markdown(section.title)}", ""]
+        if section.kind == "text":
+            lines += [escape.markdown(paragraph) + "\n" for paragraph in (section.body or section.empty).split("\n\n")]
+            continue
+        if section.kind == "diagram":
+            # Mermaid source whose labels the view escaped with escape.mermaid_label; a fence in the
+            # data cannot close the block because labels hold no backtick.
+            lines += ["```mermaid", (section.body or "").replace("`", "#96;").rstrip(), "```", ""]
+            continue
+        if section.kind == "steps":
+            for number, (title, command, why) in enumerate(section.rows, start=1):
+                fence = _fence(command)
+                lines += [f"{number}. {escape.markdown(title)}", "", f"   {fence}sh", f"   {escape.visible(command)}",
+                          f"   {fence}", "", f"   {escape.markdown(why)}", ""]  # fmt: skip
+            if not section.rows:
+                lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
+            continue
+        folded = section.kind == "details" and section.rows
+        if folded:
+            lines += [f"<details><summary>{escape.markdown(section.title)} ({len(section.rows)} rows)</summary>", ""]
         if not section.rows:
             lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
             continue
@@ -137,7 +169,15 @@ def render_markdown(document: Document) -> str:
         lines.append("")
         if section.note:
             lines += [escape.markdown(section.note), ""]
+        if folded:
+            lines += ["</details>", ""]
     return "\n".join(lines)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so the text cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 # --- machine formats -------------------------------------------------------------------------

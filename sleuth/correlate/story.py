@@ -1,0 +1,277 @@
+"""The story of an investigation, written from the data: severity with its reasons, the first
+intrusion and its entry vector, a timeline with the noise folded, and a summary paragraph."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import polars as pl
+
+from sleuth.correlate.entities import failed, normalized_ip
+from sleuth.severity import severity_label
+
+_FOLD_MIN = 3  # read-only successes repeated at least this often become one timeline row
+_TIMELINE_MAX = 200
+_PERSISTENCE = {
+    "CreateUser",
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "AttachUserPolicy",
+    "AttachRolePolicy",
+    "PutUserPolicy",
+    "PutRolePolicy",
+    "UpdateAssumeRolePolicy",
+    "CreateRole",
+    "AddUserToGroup",
+    "CreatePolicyVersion",
+}
+
+
+def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[float, list[str]]:
+    """Informational to Critical: the highest of the reasons below, each stated."""
+    score, reasons = 0.0, []
+
+    def raise_to(value: float, reason: str) -> None:
+        nonlocal score
+        reasons.append(f"{severity_label(value)}: {reason}")
+        score = max(score, value)
+
+    if len(related):
+        top = related.row(0, named=True)
+        raise_to(float(top["severity"]), f"related finding {top['title']} ({top['severity']:g})")
+    ttps = [i for i in indicators if i["type"] == "TTP_OBSERVED" and i["api_success_count"] > 0]
+    tactics = {i["tactic"] for i in ttps if (i.get("severity") or 0) > 0}
+    if len(tactics) >= 3:
+        raise_to(7.0, f"successful activity across {len(tactics)} ATT&CK tactics ({', '.join(sorted(tactics))})")
+    tampering = [i for i in indicators if i["type"] == "LOGGING_TAMPERING"]
+    if any(i["succeeded"] for i in tampering):
+        raise_to(7.5, "logging or monitoring was turned off")
+    elif tampering:
+        raise_to(5.0, "logging or monitoring tampering was attempted")
+    persistence = [i for i in ttps if i["api_name"].split(":")[-1] in _PERSISTENCE]
+    if persistence:
+        raise_to(
+            7.0,
+            "credentials or permissions were created (" + ", ".join(sorted({i["api_name"] for i in persistence})) + ")",
+        )
+    outbound = [
+        i for i in indicators if i["type"] == "NETWORK_TRANSFER" and i["direction"] == "outbound" and i["accepted"]
+    ]
+    if outbound:
+        total = sum(i["bytes"] for i in outbound)
+        raise_to(8.0, f"{total:,} bytes sent to the attacker's address")
+    if any(i["type"] == "FLAGGED_IP_ADDRESS" for i in indicators):
+        raise_to(7.0, "an address on a threat-intel list was involved")
+    if persistence and (tampering or outbound) and incident.addresses:
+        raise_to(9.0, "access from the attacker's address, persistence, and tampering or data transfer together")
+    if not reasons:
+        reasons.append("Informational: no indicator of compromise beyond the activity listed")
+    return score, reasons
+
+
+def _vector(event: dict, failures_before: int) -> str:
+    action, key, session = event["action"], event["access_key"] or "", event["session"] or ""
+    principal = event["principal"] or "an unknown principal"
+    if action == "ConsoleLogin":
+        guessed = (
+            f" after {failures_before} failed sign-ins from the same address (password guessing)"
+            if failures_before
+            else ""
+        )
+        return f"console sign-in as {principal}{guessed}: a stolen or guessed password"
+    if session.split(":")[-1].startswith("i-"):
+        return f"instance role credentials ({session}) used from outside the instance: stolen instance credentials"
+    if key.startswith("AKIA"):
+        return f"long-term access key {key} of {principal} used from an address it had not used: a leaked key"
+    if action.startswith("AssumeRoleWith"):
+        return f"federated sign-in ({action}) as {principal}"
+    if key.startswith("ASIA"):
+        return f"temporary credentials {key} of {principal} used from the attacker's address: a stolen session"
+    return f"API call {action} by {principal}"
+
+
+def first_intrusion(incident) -> dict | None:
+    """The earliest event of the incident from the attacker's addresses, and the entry vector it suggests."""
+    events = pl.concat([incident.earlier, incident.events]) if len(incident.earlier) else incident.events
+    if events.is_empty():
+        return None
+    ips = events.with_columns(normalized_ip().alias("_ip"))
+    attacker = ips.filter(pl.col("_ip").is_in(list(incident.addresses))) if incident.addresses else ips.head(0)
+    source = attacker if len(attacker) else ips
+    source = source.with_columns(failed().alias("_failed"))
+    first = source.sort("time", "event_id").row(0, named=True)
+    entry = first
+    if first["action"] == "ConsoleLogin" and first["_failed"]:
+        success = source.filter((pl.col("action") == "ConsoleLogin") & ~pl.col("_failed"))
+        if len(success):
+            entry = success.sort("time").row(0, named=True)
+    failures = source.filter(
+        (pl.col("action") == "ConsoleLogin") & failed() & (pl.col("time") <= entry["time"])
+    )
+    return {
+        "time": first["time"],
+        "event_id": first["event_id"],
+        "action": first["action"],
+        "principal": first["principal"],
+        "source_ip": first["_ip"] or first["src_ip"],
+        "outcome": "failure" if first["_failed"] else "success",
+        "entry_time": entry["time"],
+        "entry_event_id": entry["event_id"],
+        "entry_action": entry["action"],
+        "failed_attempts_before": len(failures),
+        "failed_attempt_times": failures["time"].to_list(),
+        "vector": _vector(entry, len(failures)),
+        "from_attacker_address": bool(len(attacker)),
+    }
+
+
+def unique_ids(events: pl.DataFrame) -> pl.DataFrame:
+    """Events keyed by their row (`event_id`), the record's own id kept as `original_id`: sample and
+    hand-made logs reuse eventIDs, and joins on them would multiply rows."""
+    return events.with_columns(
+        pl.col("event_id").alias("original_id"), pl.int_range(pl.len()).cast(pl.String).alias("event_id")
+    )
+
+
+def timeline(incident) -> pl.DataFrame:
+    """Key events in time order; read-only successes repeated `_FOLD_MIN`+ times fold into one row."""
+    from sleuth.correlate.detect.mapped import label_events
+
+    events = pl.concat([incident.earlier, incident.events]) if len(incident.earlier) else incident.events
+    columns = {
+        "time": pl.Datetime("us", "UTC"),
+        "principal": pl.String,
+        "action": pl.String,
+        "outcome": pl.String,
+        "source_ip": pl.String,
+        "tactic": pl.String,
+        "count": pl.UInt32,
+        "event_id": pl.String,
+    }
+    if events.is_empty():
+        return pl.DataFrame(schema=columns)
+    events = unique_ids(events)
+    labels = (
+        label_events(events)
+        .sort(["event_id", "severity"], descending=[False, True])
+        .unique("event_id", keep="first")
+        .select("event_id", pl.col("tactics").list.first().alias("tactic"))
+    )
+    rows = events.join(labels, on="event_id", how="left").with_columns(
+        normalized_ip().fill_null(pl.col("src_ip")).alias("source_ip"),
+        pl.when(~failed())
+        .then(pl.lit("success"))
+        .otherwise(pl.col("error_code").fill_null("Failure"))
+        .alias("outcome"),
+        pl.col("principal").str.replace(r"^arn:[^:]+:(iam|sts)::\d+:", "").alias("short"),
+    )
+    noise = (pl.col("read_only") & ~failed() & pl.col("tactic").is_null()).fill_null(False)
+    repeated = rows.filter(noise).group_by("short", "action", "source_ip").agg(pl.len().alias("n"))
+    folded_keys = repeated.filter(pl.col("n") >= _FOLD_MIN).select("short", "action", "source_ip")
+    folded = (
+        rows.filter(noise)
+        .join(folded_keys, on=["short", "action", "source_ip"], how="semi")
+        .group_by("short", "action", "source_ip")
+        .agg(pl.col("time").min(), pl.len().alias("count"), pl.col("original_id").first())
+        .select(
+            "time",
+            pl.col("short").alias("principal"),
+            (pl.col("count").cast(pl.String) + " x " + pl.col("action")).alias("action"),
+            pl.lit("success").alias("outcome"),
+            "source_ip",
+            pl.lit(None, pl.String).alias("tactic"),
+            "count",
+            pl.concat_str(pl.lit("first: "), pl.col("original_id")).alias("event_id"),
+        )
+    )
+    folded_ids = rows.filter(noise).join(folded_keys, on=["short", "action", "source_ip"], how="semi")
+    kept = rows.join(folded_ids.select("event_id"), on="event_id", how="anti")
+    single = kept.select(
+        "time",
+        pl.col("short").alias("principal"),
+        "action",
+        "outcome",
+        "source_ip",
+        "tactic",
+        pl.lit(1, pl.UInt32).alias("count"),
+        pl.col("original_id").alias("event_id"),
+    )
+    merged = pl.concat([single.cast(columns), folded.cast(columns)]).sort("time", "event_id")
+    return merged.head(_TIMELINE_MAX)
+
+
+def daily(incident) -> pl.DataFrame:
+    events = incident.events
+    if events.is_empty():
+        return pl.DataFrame(schema={"day": pl.Date, "success": pl.UInt32, "failure": pl.UInt32})
+    return (
+        events.group_by(pl.col("time").dt.date().alias("day"))
+        .agg(
+            (~failed()).sum().alias("success"),
+            failed().sum().alias("failure"),
+        )
+        .sort("day")
+    )
+
+
+def resources(incident) -> pl.DataFrame:
+    """What the incident changed or read: resources of its write calls and of its TTP events."""
+    events = incident.events
+    schema = {"resource": pl.String, "actions": pl.List(pl.String), "calls": pl.UInt32, "failures": pl.UInt32}
+    if events.is_empty():
+        return pl.DataFrame(schema=schema)
+    touched = events.filter(~pl.col("read_only").fill_null(False) | failed())
+    return (
+        touched.select("resources", "action", failed().alias("_failed"))
+        .explode("resources")
+        .filter(pl.col("resources").is_not_null())
+        .group_by(pl.col("resources").alias("resource"))
+        .agg(
+            pl.col("action").unique().sort().alias("actions"),
+            pl.len().alias("calls"),
+            pl.col("_failed").sum().alias("failures"),
+        )
+        .sort(["calls", "resource"], descending=[True, False])
+        .cast(schema)
+    )
+
+
+def summary(target: dict, incident, indicators: list[dict], first: dict | None, score: float) -> str:
+    """One paragraph a responder can paste into a ticket."""
+    counts = Counter(i["type"] for i in indicators)
+    tactics = sorted({i["tactic"] for i in indicators if i["type"] == "TTP_OBSERVED" and i["tactic"]})
+    who = ", ".join(sorted(p.split(":", 5)[-1] for p in incident.principals)) or "no known principal"
+    parts = [
+        f"{severity_label(score) or 'Informational'} investigation of {target['type']} {target['id']}: "
+        f"{len(incident.events)} events by {who} in the scope"
+    ]
+    if incident.addresses:
+        parts.append(f"from the attacker's address(es) {', '.join(sorted(incident.addresses))}")
+    text = " ".join(parts) + "."
+    if first:
+        text += (
+            f" The first activity from the attacker's source was {first['action']} ({first['outcome']}) at "
+            f"{first['time']:%Y-%m-%d %H:%M} UTC; the entry vector suggested is {first['vector']}."
+        )
+    if tactics:
+        text += f" Techniques were seen across {len(tactics)} ATT&CK tactics: {', '.join(tactics)}."
+    tamper = [i for i in indicators if i["type"] == "LOGGING_TAMPERING"]
+    if tamper:
+        done = "succeeded" if any(i["succeeded"] for i in tamper) else "was attempted and failed"
+        text += f" Logging tampering ({', '.join(sorted({i['api_name'] for i in tamper}))}) {done}."
+    keys = [i for i in indicators if i["type"] == "CREDENTIAL_LINEAGE" and i["kind"] == "access_key"]
+    if keys:
+        text += (
+            " New access keys were created: "
+            + ", ".join(f"{i['issued_key']} for {i['issued_to'].split(':', 5)[-1]}" for i in keys)
+            + "."
+        )
+    transfer = [i for i in indicators if i["type"] == "NETWORK_TRANSFER" and i["direction"] == "outbound"]
+    if transfer:
+        total = sum(i["bytes"] for i in transfer)
+        peers = ", ".join(sorted({i["peer_address"] for i in transfer}))
+        text += f" {total:,} bytes went out to {peers}."
+    if counts.get("RELATED_FINDING"):
+        text += f" {counts['RELATED_FINDING']} related findings."
+    return text

@@ -1,0 +1,182 @@
+"""The investigation report: terminal, markdown (for a ticket) and the versioned JSON contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from sleuth.correlate.investigate import Investigation
+from sleuth.report.document import Document, Section
+from sleuth.report.entity_views import frame_records, frame_section
+from sleuth.report.graph_render import as_mermaid, as_text
+
+# Indicator tables: (title, indicator type(s), columns shown)
+_INDICATOR_TABLES: list[tuple[str, tuple[str, ...], list[str]]] = [
+    (
+        "Tactics, techniques and procedures (MITRE ATT&CK)",
+        ("TTP_OBSERVED",),
+        ["tactic", "technique", "api_name", "ip_address", "api_success_count", "api_failure_count", "first_seen"],
+    ),
+    ("Impossible travel", ("IMPOSSIBLE_TRAVEL",), ["title", "first_seen", "last_seen"]),
+    ("Threat-intel flagged addresses", ("FLAGGED_IP_ADDRESS",), ["ip_address", "reason"]),
+    ("New geolocations", ("NEW_GEOLOCATION",), ["location", "ip_address", "is_new_for_entire_account", "first_seen"]),
+    ("New autonomous system organizations", ("NEW_ASO",), ["aso", "is_new_for_entire_account", "first_seen"]),
+    ("New user agents", ("NEW_USER_AGENT",), ["user_agent", "is_new_for_entire_account", "first_seen"]),
+    ("New API calls", ("NEW_API_CALL",), ["api_name", "is_new_for_entire_account", "first_seen", "count"]),
+    (
+        "API volume spikes",
+        ("INCREASED_API_VOLUME", "FAILED_CALL_SPIKE"),
+        ["type", "api_name", "scope_count", "baseline_count", "expected", "p_value"],
+    ),
+    (
+        "Credential lineage",
+        ("CREDENTIAL_LINEAGE",),
+        ["time", "kind", "caller", "role", "issued_key", "issued_to", "events_with_credentials", "ip_address"],
+    ),
+    ("Logging tampering", ("LOGGING_TAMPERING",), ["time", "api_name", "what", "principal", "succeeded", "error_code"]),
+    (
+        "Network transfer",
+        ("NETWORK_TRANSFER",),
+        ["direction", "local_address", "peer_address", "remote_port", "bytes", "flows", "first_seen"],
+    ),
+    ("Related findings", ("RELATED_FINDING",), ["severity_label", "finding_type", "title", "producer", "id"]),
+    ("Related finding groups", ("RELATED_FINDING_GROUP",), ["severity_label", "title", "id"]),
+]
+_LIMITS = {"caller": 48, "issued_to": 48, "role": 48, "title": 60, "user_agent": 60, "principal": 48}
+
+
+def _rows(indicators: list[dict], types: tuple[str, ...], columns: list[str]) -> list[list[Any]]:
+    return [[item.get(c) for c in columns] for item in indicators if item["type"] in types]
+
+
+def investigation_document(inv: Investigation, markdown: bool = False) -> Document:
+    scope = inv.scope
+    target = inv.target
+    headline = (
+        f"{inv.severity_label} — investigation of {target['type']} {target['id']}; scope "
+        f"{scope.start:%Y-%m-%d %H:%M} .. {scope.end:%Y-%m-%d %H:%M} UTC, baseline from "
+        f"{scope.baseline_start:%Y-%m-%d %H:%M} UTC"
+    )
+    first = inv.first_intrusion or {}
+    sections = [
+        Section("Summary", [], [], kind="text", body=inv.summary),
+        Section("Severity", ["reason"], [[r] for r in inv.severity_reasons]),
+        Section(
+            "First intrusion",
+            ["field", "value"],
+            [
+                [k, first.get(k)]
+                for k in (
+                    "time",
+                    "action",
+                    "outcome",
+                    "principal",
+                    "source_ip",
+                    "event_id",
+                    "entry_time",
+                    "entry_action",
+                    "failed_attempts_before",
+                    "vector",
+                )
+            ],
+            empty="no activity in the scope",
+            limits={"value": 100},
+        ),
+    ]
+    for title, types, columns in _INDICATOR_TABLES:
+        rows = _rows(inv.indicators, types, columns)
+        if rows:
+            sections.append(Section(title, columns, rows, limits=_LIMITS))
+    sections += [
+        frame_section(
+            "Timeline",
+            inv.timeline,
+            ["time", "principal", "action", "outcome", "source_ip", "tactic", "event_id"],
+            limit=200,
+            limits={"event_id": 40, "outcome": 30},
+        ),
+        frame_section("API calls per day", inv.daily, ["day", "success", "failure"], limit=60),
+        frame_section(
+            "Affected resources", inv.resources, ["resource", "actions", "calls", "failures"], limits={"resource": 70}
+        ),
+        Section(
+            "Entity graph",
+            [],
+            [],
+            kind="diagram",
+            body=(as_mermaid(inv.graph) if markdown else as_text(inv.graph)),
+            empty="no entity",
+        ),
+        Section(
+            "Remediation",
+            [],
+            [[s["title"], s["command"], s["why"]] for s in inv.remediation],
+            kind="steps",
+            empty="no step: no entity to contain was found",
+        ),
+        Section(
+            "Prevention",
+            ["control", "detail"],
+            [[p["control"], p["detail"]] for p in inv.prevention],
+            limits={"detail": 100},
+        ),
+        Section(
+            "Evidence manifest",
+            ["input", "sha256", "format", "kept"],
+            [[i["path"], i["sha256"], i["format"], i["kept"]] for i in inv.inputs],
+            note=f"sleuth {inv.run['sleuth_version']}, run {inv.run['time']:%Y-%m-%dT%H:%M:%SZ}, "
+            f"parameters {inv.run['parameters']}",
+            kind="details" if markdown else "table",
+            limits={"input": 60},
+        ),
+    ]
+    if markdown:
+        sections.append(_raw_evidence(inv))
+    data = {
+        "target": target,
+        **scope.as_json(),
+        "severity": inv.severity_label,
+        "severity_score": inv.severity,
+        "severity_reasons": inv.severity_reasons,
+        "summary": inv.summary,
+        "first_intrusion": inv.first_intrusion,
+        "indicators": inv.indicators,
+        "timeline": frame_records(inv.timeline),
+        "daily": frame_records(inv.daily),
+        "resources": frame_records(inv.resources),
+        "entities": inv.entities,
+        "findings": frame_records(inv.findings),
+        "groups": inv.groups,
+        "graph": {
+            "nodes": [
+                {"key": n, **{k: v for k, v in d.items() if k in ("type", "id", "label")}}
+                for n, d in sorted(inv.graph.nodes(data=True))
+            ],
+            "edges": [
+                {"from": a, "to": b, "type": d.get("edge"), "count": d.get("count")}
+                for a, b, d in sorted(inv.graph.edges(data=True), key=lambda e: (e[0], e[1], e[2].get("edge", "")))
+            ],
+        },
+        "remediation": inv.remediation,
+        "prevention": inv.prevention,
+        "inputs": inv.inputs,
+        "run": inv.run,
+    }
+    records = [{"indicator": i["type"], **i} for i in inv.indicators]
+    return Document("investigation", data, records, sections, headline)
+
+
+def _raw_evidence(inv: Investigation) -> Section:
+    """The timeline's events in full, folded away in markdown (<details>)."""
+    timeline = inv.timeline.filter(~pl.col("event_id").str.starts_with("first: "))
+    rows = [
+        [r["time"], r["event_id"], r["principal"], r["action"], r["outcome"], r["source_ip"]]
+        for r in timeline.iter_rows(named=True)
+    ]
+    return Section(
+        "Raw evidence (events of the timeline)",
+        ["time", "event_id", "principal", "action", "outcome", "source_ip"],
+        rows,
+        kind="details",
+    )
