@@ -41,3 +41,19 @@ def parse_network(text: str) -> Network | None:
         return ipaddress.ip_network(f"{parsed}/{prefix}" if prefix else str(parsed), strict=False)
     except ValueError:
         return None
+
+
+_INTERNAL = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+def is_external(address: Address) -> bool:
+    """An address outside every private, loopback, link-local, multicast and reserved-for-future range:
+    one an attacker can come from. Documentation ranges (203.0.113.0/24 ...) count as external, so
+    that examples and fixtures behave like the internet they stand for."""
+    return not any(address.version == network.version and address in network for network in _INTERNAL)

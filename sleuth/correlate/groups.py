@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from sleuth.config import Config
-from sleuth.netaddr import parse_ip
+from sleuth.netaddr import is_external, parse_ip
 from sleuth.severity import severity_label
 
 LINKING_TYPES = ("AccessKey", "AwsRoleSession", "AwsUser", "AwsRole", "FederatedUser", "Ec2Instance", "S3Bucket",
@@ -113,7 +113,7 @@ def _linking(entities: pl.DataFrame, hubs: set[str]) -> pl.DataFrame:
             continue
         if entity_type == "IpAddress":
             address = parse_ip(entity_id)
-            if address is None or not address.is_global:
+            if address is None or not is_external(address):
                 continue
             key = f"IpAddress:{address}"
         keep.append((finding_id, key))

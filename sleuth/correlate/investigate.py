@@ -37,7 +37,7 @@ from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
 from sleuth.correlate.lineage import credential_links, with_usage
 from sleuth.errors import NotFoundError
-from sleuth.netaddr import parse_ip
+from sleuth.netaddr import is_external, parse_ip
 
 
 @dataclass
@@ -251,7 +251,7 @@ def _add(incident: Incident, entity: EntityRef) -> None:
         incident.keys.add(entity.id)
     elif entity.type == "IpAddress":
         address = parse_ip(entity.id)
-        if address is not None and address.is_global:
+        if address is not None and is_external(address):
             incident.addresses.add(str(address))
     elif entity.type == "Ec2Instance":
         incident.instances.add(entity.id)
@@ -309,7 +309,7 @@ def _attacker_addresses(incident: Incident, finding_entities, findings, scope: S
         .iter_rows()
     ):
         parsed = parse_ip(address)
-        if parsed is not None and parsed.is_global:
+        if parsed is not None and is_external(parsed):
             found.add(str(parsed))
     return found
 

@@ -1,0 +1,108 @@
+"""Investigations on real attack data: the first intrusion, the TTPs, the transfer and the remediation."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sleuth.attack import canonical_tactic
+from sleuth.config import Config
+from sleuth.correlate.investigate import investigate
+from sleuth.dataset import open_dataset
+from sleuth.enrich.geo import GeoResolver
+from sleuth.errors import NotFoundError
+from sleuth.timewindow import TimeWindow
+from tests.conftest import INCIDENT, shared
+
+GEO = GeoResolver()
+
+
+def load(path) -> object:
+    return open_dataset([str(path)], TimeWindow(), Config())
+
+
+def of_type(investigation, kind: str) -> list[dict]:
+    return [item for item in investigation.indicators if item["type"] == kind]
+
+
+@pytest.fixture(scope="module")
+def panther():
+    return load(shared("panther-samples/compromised-root-creds"))
+
+
+@pytest.mark.parametrize("target", ["root", "92.55.146.245"])
+def test_compromised_root_story(panther, target):
+    inv = investigate(panther, target, Config(), GEO)
+    first = inv.first_intrusion
+    # The source, and the first intrusion: failed sign-ins on 2020-10-30/31, then the success on 2020-11-01.
+    assert first["source_ip"] == "92.55.146.245" and first["from_attacker_address"]
+    assert first["time"].date() == date(2020, 10, 30) and first["outcome"] == "failure"
+    assert first["entry_time"].date() == date(2020, 11, 1) and first["entry_action"] == "ConsoleLogin"
+    assert first["failed_attempts_before"] == 3 and "password guessing" in first["vector"]
+    assert "92.55.146.245" in inv.summary
+    # Persistence: the key and the new user.
+    lineage = of_type(inv, "CREDENTIAL_LINEAGE")
+    assert {"AKIASWJJJ66ZZZII4IYY"} <= {i["issued_key"] for i in lineage}
+    assert "arn:aws:iam::493859302102:user/tracy_stone" in {i["issued_to"] for i in lineage}
+    persistence = {i["api_name"] for i in of_type(inv, "TTP_OBSERVED") if i["tactic"] == "Persistence"}
+    assert {"iam:CreateAccessKey", "iam:CreateUser"} <= persistence
+    # Tampering (attempted: the trail was not the organization's) and the transfer out.
+    tampering = of_type(inv, "LOGGING_TAMPERING")
+    assert [(i["api_name"], i["succeeded"]) for i in tampering] == [("StopLogging", False)]
+    out = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "outbound"]
+    assert sum(i["bytes"] for i in out if i["peer_address"] == "92.55.146.245") >= 2 * 1024 * 1024
+    # New geolocation against the legitimate 71.253.251.71 sign-ins of October.
+    assert any(
+        i["ip_address"] == "92.55.146.245" and i["is_new_for_entire_account"] for i in of_type(inv, "NEW_GEOLOCATION")
+    )
+    # Remediation deactivates the attacker's key, with the real ids.
+    commands = [step["command"] for step in inv.remediation]
+    assert (
+        "aws iam update-access-key --user-name tracy_stone --access-key-id AKIASWJJJ66ZZZII4IYY --status Inactive"
+        in commands
+    )
+    assert any("cloudtrail start-logging" in c for c in commands)
+    assert inv.severity_label == "Critical" and inv.severity_reasons
+
+
+def test_invictus_bert_jan_ttps_span_six_tactics():
+    inv = investigate(load(shared("invictus-aws-dataset")), "bert-jan", Config(), GEO)
+    tactics = {i["tactic"] for i in of_type(inv, "TTP_OBSERVED")}
+    assert len(tactics) >= 6, tactics
+
+
+STRATUS = (
+    sorted(shared("stratus-detonation-logs").rglob("aws.*.json")) if shared("stratus-detonation-logs").exists() else []
+)
+
+
+@pytest.mark.parametrize("path", STRATUS, ids=lambda p: p.name)
+def test_stratus_principal_shows_the_file_tactic(path: Path):
+    dataset = load(path)
+    events = dataset.events.collect()
+    actors = events.filter(pl.col("principal").str.starts_with("arn:"))["principal"].value_counts(sort=True)
+    inv = investigate(dataset, actors[0, 0], Config(), GEO)
+    expected = canonical_tactic(path.name.split(".")[1])
+    seen = {i["tactic"] for i in of_type(inv, "TTP_OBSERVED")} | {t for row in inv.findings["tactics"] for t in row}
+    assert expected in seen, (expected, seen)
+
+
+def test_a_finding_id_and_a_group_id_are_targets():
+    dataset = load(INCIDENT)
+    by_entity = investigate(dataset, "alice", Config(), GEO)
+    finding = by_entity.findings.row(0, named=True)
+    by_finding = investigate(dataset, finding["finding_id"], Config(), GEO)
+    assert by_finding.target["kind"] == "finding"
+    assert by_finding.scope.start <= finding["first_seen"] and by_finding.scope.end >= finding["last_seen"]
+    group = by_entity.groups[0]["id"]
+    by_group = investigate(dataset, group[:12], Config(), GEO)
+    assert by_group.target == {**by_group.target, "kind": "group", "id": group}
+
+
+def test_an_unknown_target_suggests_the_closest():
+    with pytest.raises(NotFoundError) as caught:
+        investigate(load(INCIDENT), "alicee", Config(), GEO)
+    assert caught.value.exit_code == 4 and "user/alice" in caught.value.fix
