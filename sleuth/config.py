@@ -55,6 +55,11 @@ class Config:
     # Finding groups: findings sharing a linking identity join when one starts within this many hours
     # of the latest end so far of the other's cluster.
     group_window_hours: int = 24
+    # Findings whose every user agent is infrastructure-as-code tooling (planned changes) group apart
+    # from the same identity's other findings; a user agent containing any of these marks such tooling.
+    automation_user_agents: tuple[str, ...] = ("Terraform", "HashiCorp", "aws-cdk", "CloudFormation", "Pulumi")
+    # Investigations: a finding's span is padded by this many hours on each side to make the scope.
+    investigate_margin_hours: int = 2
     # Detections (sleuth/correlate/detect/): thresholds and windows.
     finding_merge_hours: int = 24  # hits of one detection on one entity within this span are one finding
     enum_burst_minutes: int = 10  # API enumeration: distinct read calls by one principal ...
@@ -73,6 +78,7 @@ class Config:
     exfil_min_bytes: int = 1 << 20  # flows: outbound bytes to one external address in the scope
     escalation_window_hours: int = 24  # denied, then a policy change, then the same call allowed: within this span
     root_session_gap_minutes: int = 60  # root activity with gaps shorter than this is one span (one hit)
+    history_hours: int = 24  # an identity seen this long before counts as established: new places, new secrets matter
     extra: dict = field(default_factory=dict)
 
 

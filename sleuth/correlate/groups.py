@@ -8,16 +8,20 @@ The algorithm (tunables in `Config`):
 2. Credential lineage. An entity and the credentials it obtained are one actor: a key created by a
    principal, a role session it started and a user it created for itself all resolve (union-find)
    to the same linking identity, so a key minted by a compromised principal joins its incident.
-3. Time proximity. For each linking identity, its findings are sorted by first seen; a finding joins
+3. Planned changes apart. A finding whose user agents are all infrastructure-as-code tooling
+   (`automation_user_agents`: Terraform, CDK, CloudFormation, Pulumi) links only with other such
+   findings: an identity's Terraform run and its interactive activity are two stories.
+4. Time proximity. For each linking identity, its findings are sorted by first seen; a finding joins
    the previous one's cluster when it starts within `group_window_hours` of the latest last-seen so
    far. Findings of one actor weeks apart stay separate incidents.
-4. Groups are the connected components of those links. A group id is a UUID derived from the sorted
+5. Groups are the connected components of those links. A group id is a UUID derived from the sorted
    finding ids of its members, so the same input gives the same groups and ids in any order.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -120,6 +124,16 @@ def _linking(entities: pl.DataFrame, hubs: set[str]) -> pl.DataFrame:
     return pl.DataFrame(keep, schema={"finding_id": pl.String, "key": pl.String}, orient="row")
 
 
+def _automation(finding_entities: pl.DataFrame, config: Config) -> set[str]:
+    """Findings whose user agents are all infrastructure-as-code tooling (Terraform, CDK ...)."""
+    agents = finding_entities.filter(pl.col("entity_type") == "UserAgent")
+    if agents.is_empty() or not config.automation_user_agents:
+        return set()
+    pattern = "|".join(re.escape(word) for word in config.automation_user_agents)
+    per_finding = agents.group_by("finding_id").agg(pl.col("entity_id").str.contains(pattern).all().alias("all"))
+    return set(per_finding.filter(pl.col("all"))["finding_id"].to_list())
+
+
 def _lineage_identities(links: pl.DataFrame | None) -> _UnionFind:
     """Entities and the credentials they obtained, as one identity each."""
     identities = _UnionFind()
@@ -160,10 +174,13 @@ def group_findings(
         row["finding_id"]: (row["first_seen"], row["last_seen"] or row["first_seen"])
         for row in findings.select("finding_id", "first_seen", "last_seen").iter_rows(named=True)
     }
+    automated = _automation(finding_entities, config)
     by_identity: dict[str, list[str]] = defaultdict(list)
     for finding_id, key in pairs.iter_rows():
         if finding_id in spans:
-            by_identity[identities.find(key)].append(finding_id)
+            # Infrastructure-as-code changes of an identity are one story, its other findings another.
+            suffix = "|automation" if finding_id in automated else ""
+            by_identity[identities.find(key) + suffix].append(finding_id)
     clusters = _UnionFind()
     window = timedelta(hours=config.group_window_hours)
     for members in by_identity.values():

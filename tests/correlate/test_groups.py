@@ -145,3 +145,68 @@ def test_graph_renderers_escape_hostile_labels():
     dot = as_dot(graph)
     assert "\x1b" not in dot and '\\"' in dot
     assert "<b>" not in as_graphml(graph).replace("&lt;b&gt;", "")
+
+
+# --- real attack data ------------------------------------------------------------------------
+
+
+def _groups_of(path):
+    from sleuth.correlate.groups import find_groups
+    from sleuth.dataset import open_dataset
+    from sleuth.timewindow import TimeWindow
+
+    return find_groups(open_dataset([str(path)], TimeWindow(), Config()), Config()).groups
+
+
+def test_invictus_attack_is_one_group_and_terraform_noise_stays_out():
+    from tests.conftest import shared
+
+    groups = _groups_of(shared("invictus-aws-dataset"))
+    attack = groups[0]
+    ids = set(attack.entities["entity_id"])
+    assert "arn:aws:iam::123837392027:user/bert-jan" in ids
+    assert any("role/stratus-red-team-" in i for i in ids)
+    assert len(attack.tactics) >= 8 and attack.tactics[0] == "Initial Access"
+    # Every finding made only of Terraform's calls is in another group.
+    agents = attack.entity_rows.filter(pl.col("entity_type") == "UserAgent")
+    per_finding = agents.group_by("finding_id").agg(pl.col("entity_id").str.contains("Terraform").all().alias("tf"))
+    assert not per_finding["tf"].any()
+    noise = [g for g in groups if g is not attack and "user/bert-jan" in " ".join(g.entities["entity_id"])]
+    assert noise and all(
+        g.entity_rows.filter(pl.col("entity_type") == "UserAgent")["entity_id"].str.contains("HashiCorp").all()
+        for g in noise
+    )
+
+
+def test_panther_root_compromise_is_one_group_from_initial_access_to_exfiltration():
+    from tests.conftest import shared
+
+    groups = _groups_of(shared("panther-samples/compromised-root-creds"))
+    attack = groups[0]
+    kinds = " ".join(attack.findings["type"])
+    for kind in (
+        "console-brute-force",
+        "iam-create-root-access-key",
+        "cloudtrail-stop-logging",
+        "large-outbound-transfer",
+    ):
+        assert kind in kinds, kind
+    assert attack.tactics[0] == "Initial Access" and "Exfiltration" in attack.tactics
+    assert attack.tactics.index("Exfiltration") > attack.tactics.index("Defense Evasion")
+    assert attack.severity_label == "Critical"
+
+
+def test_two_fixture_incidents_in_one_input_give_two_groups(tmp_path):
+    """The fixture incident and the compromised-root scenario, concatenated: two incidents, two groups."""
+    from tests.conftest import INCIDENT, shared
+
+    incident = _groups_of(INCIDENT)
+    root = _groups_of(shared("panther-samples/compromised-root-creds"))
+    both = tmp_path / "both"
+    both.mkdir()
+    import shutil
+
+    shutil.copytree(INCIDENT, both / "incident")
+    shutil.copytree(shared("panther-samples/compromised-root-creds"), both / "root")
+    together = _groups_of(both)
+    assert {g.id for g in together} == {g.id for g in incident} | {g.id for g in root}
