@@ -3,6 +3,7 @@
 
     python bench/run.py --corpus /tmp/ctbench [--repeat 3] [--out bench/results.json]
                         [--only sleuth] [--sleuth-cmd "search --action StopLogging" ...]
+    python bench/run.py --case /tmp/ctcase --sleuth-cmd "profile alice" --sleuth-cmd summary [--repeat 5]
 
 Every measured command runs in a fresh wrapper process that times it and reports
 getrusage(RUSAGE_CHILDREN): the peak RSS of the largest process the command started (for
@@ -138,7 +139,9 @@ def warm_cache(corpus):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", required=True, type=Path, help="folder of CloudTrail *.json.gz (gen_cloudtrail.py)")
+    p.add_argument("--corpus", type=Path, help="folder of CloudTrail *.json.gz (gen_cloudtrail.py)")
+    p.add_argument("--case", type=Path,
+                   help="an existing case store: time only the --sleuth-cmd commands on it (no ingest, no peers)")
     p.add_argument("--kind", choices=PATTERNS, default="cloudtrail",
                    help="vpcflow: a gen_vpcflow.py corpus; the peers are awk and DuckDB read_csv")
     p.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is reported (default 3)")
@@ -150,6 +153,10 @@ def main():
     p.add_argument("--no-install", action="store_true", help="do not create bench/.venv-peers or pip install duckdb")
     p.add_argument("--tmp", default=None, help="scratch folder for cases and outputs (default: system temp)")
     args = p.parse_args()
+    if args.case:
+        return case_only(args)
+    if not args.corpus:
+        p.error("give --corpus (or --case with --sleuth-cmd)")
     stats, info = corpus_stats(args.corpus, args.kind), machine()
     if not stats["records"]:
         sys.exit(f"no records under {args.corpus}")
@@ -166,6 +173,64 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(doc))
+    print(f"\nraw numbers: {args.out}", file=sys.stderr)
+
+
+def case_stats(case):
+    """A case store's size: events (from its manifest), Parquet files and bytes."""
+    manifest = json.loads((Path(case) / "manifest.json").read_text())
+    files = list(Path(case).rglob("*.parquet"))
+    return {"path": str(case), "case": True, "records": manifest["totals"]["kept"], "files": len(files),
+            "bytes_parquet": sum(f.stat().st_size for f in files), "time_range": manifest.get("time_range")}
+
+
+def case_only(args):
+    """--case: each --sleuth-cmd `--repeat` times (interleaved) on an existing case; median and spread."""
+    if not args.sleuth_cmd:
+        sys.exit("--case needs at least one --sleuth-cmd")
+    if not (Path(args.case) / "manifest.json").is_file():
+        sys.exit(f"{args.case} is not a case store (no manifest.json): build one with sleuth ingest")
+    sleuth = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or shutil.which("sleuth")
+    if not sleuth:
+        sys.exit("no `sleuth` console script: pip install -e . in this venv")
+    stats, info = case_stats(args.case), machine()
+    extra = {f"sleuth {c}": shlex.split(c) for c in args.sleuth_cmd}
+    for f in Path(args.case).rglob("*.parquet"):  # warm the page cache
+        f.read_bytes()
+    runs = {name: [] for name in extra}
+    with tempfile.TemporaryDirectory(prefix="sleuth-bench-", dir=args.tmp) as scratch:
+        for argv in extra.values():  # one untimed run each: imports and files in the cache
+            measure([sleuth, *argv, "-s", str(args.case), "-q"], scratch)
+        for rep in range(args.repeat):
+            for name, argv in extra.items():
+                r = measure([sleuth, *argv, "-s", str(args.case), "-q"], scratch)
+                r["load_before"] = os.getloadavg()[0]
+                runs[name].append(r)
+                print(f"[{rep + 1}/{args.repeat}] {name} ... {r['wall_s']:.2f}s rc={r['rc']}", file=sys.stderr)
+                if r["rc"]:
+                    print(r["stderr"], file=sys.stderr)
+    results = summarize(runs, {}, stats["records"], extra)
+    for row in results:
+        ok = [r["wall_s"] for r in row["runs"] if r["rc"] == 0]
+        if ok:
+            row |= {"min_s": min(ok), "max_s": max(ok)}
+    doc = {"machine": info, "corpus": stats, "repeat": args.repeat,
+           "versions": {"sleuth": version([sleuth, "--version"])},
+           "commands": {n: shlex.join(["sleuth", *argv, "-s", "CASE", "-q"]) for n, argv in extra.items()},
+           "results": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    m = doc["machine"]
+    print(f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gb']} GB RAM; {m['date']}")
+    print(f"Case: {stats['path']}: {stats['records']:,} events, {stats['files']} Parquet files, "
+          f"{stats['bytes_parquet'] / 2**20:,.0f} MB; median of {args.repeat} runs\n")
+    print("| command | median s | min s | max s | median CPU s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        if "median_s" in r:
+            print(f"| {r['tool']} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['max_s']:.2f} | "
+                  f"{r['median_cpu_s']:.2f} | {r['peak_rss_mb']:,.0f} |")
+        else:
+            print(f"| {r['tool']} | {r['status']} | | | | |")
     print(f"\nraw numbers: {args.out}", file=sys.stderr)
 
 

@@ -12,7 +12,17 @@ from rich.console import Console
 from rich.text import Text
 
 from sleuth import __version__
-from sleuth.cli import cmd_findings, cmd_groups, cmd_ingest, cmd_profile, cmd_search, cmd_sources, cmd_summary
+from sleuth.cli import (
+    cmd_findings,
+    cmd_groups,
+    cmd_ingest,
+    cmd_investigate,
+    cmd_profile,
+    cmd_rules,
+    cmd_search,
+    cmd_sources,
+    cmd_summary,
+)
 from sleuth.errors import ExitCode, SleuthError, ThresholdReached
 from sleuth.report import escape
 
@@ -28,10 +38,11 @@ def cli() -> None:
     """
 
 
-for module in (cmd_ingest, cmd_sources, cmd_summary, cmd_search, cmd_findings, cmd_profile):
+for module in (cmd_ingest, cmd_sources, cmd_summary, cmd_search, cmd_findings, cmd_profile, cmd_rules):
     cli.add_command(module.command)
 cli.add_command(cmd_groups.groups_command)
 cli.add_command(cmd_groups.group_command)
+cli.add_command(cmd_investigate.command)
 
 
 def main(argv: list[str] | None = None) -> None:

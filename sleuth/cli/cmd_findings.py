@@ -2,6 +2,7 @@ import click
 
 from sleuth.cli.options import common_options, make_run, output_options
 from sleuth.cli.output import emit, finish, progress_bar, warn
+from sleuth.correlate.detect import Lazy, add_findings, detect
 from sleuth.dataset import open_dataset
 from sleuth.findings import FindingFilter, check_threshold, list_findings, parse_severity
 from sleuth.report.views import findings_document
@@ -16,7 +17,9 @@ from sleuth.report.views import findings_document
 @click.option("--producer", "producers", multiple=True, help="guardduty or sleuth.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most N findings (the most severe).")
 @click.option("--fail-on", metavar="SEVERITY", help="Exit 3 if a listed finding reaches SEVERITY (for runbooks).")
-def command(fmt, output, force, min_severity, types, entities, producers, limit, fail_on, **common) -> None:
+@click.option("--no-detections", is_flag=True, help="Only the findings in the sources: skip sleuth's own detections.")
+def command(fmt, output, force, min_severity, types, entities, producers, limit, fail_on, no_detections,
+            **common) -> None:  # fmt: skip
     """Findings (GuardDuty and sleuth's own), most severe first, then most recent."""
     run = make_run(**common)
     minimum = parse_severity(min_severity) if min_severity else None
@@ -25,6 +28,10 @@ def command(fmt, output, force, min_severity, types, entities, producers, limit,
     with progress_bar(run, "reading") as progress:
         dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
     warn(run, dataset.warnings)
+    if not no_detections and (not producers or "sleuth" in {p.lower() for p in producers}):
+        detections = detect(dataset, run.config, geo=Lazy(run.geo), intel=Lazy(run.intel))
+        warn(run, detections.warnings)
+        dataset = add_findings(dataset, detections)
     result = list_findings(dataset, where)
     emit(run, findings_document(result), fmt, output, force)
     finish(run)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 
 from sleuth.correlate.baseline import Scope, api_name, bucket_every
-from sleuth.correlate.entities import normalized_ip
+from sleuth.correlate.entities import failed, normalized_ip
 
 GEO_COLUMNS = ("ip_kind", "country_code", "country", "asn", "aso", "city", "latitude", "longitude", "location")
 
@@ -24,7 +26,7 @@ def calls(events: pl.DataFrame) -> pl.DataFrame:
     return events.select(
         "time",
         api_name().alias("api"),
-        pl.col("error_code").is_not_null().alias("failed"),
+        failed().alias("failed"),
         normalized_ip().alias("ip"),
         pl.col("src_ip"),
         pl.col("user_agent"),
@@ -35,13 +37,16 @@ def calls(events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def volume(activity: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+def volume(activity: pl.DataFrame, scope: Scope, first_seen: datetime | None = None) -> pl.DataFrame:
     """Successes and failures per bucket of the scope, with the baseline's mean per bucket.
 
-    Columns: bucket (start time), success, failure, baseline (mean calls per bucket of that size)."""
+    Columns: bucket (start time), success, failure, baseline (mean calls per bucket of that size, over
+    the part of the baseline after `first_seen`, the entity's first activity: a user created two days
+    before the scope averages over two days, not 45)."""
     every = bucket_every(scope)
     inside = activity.filter(scope.in_scope())
-    grid = pl.datetime_range(scope.start.replace(minute=0, second=0, microsecond=0), scope.end, every, eager=True)
+    first = scope.start.replace(minute=0, second=0, microsecond=0)
+    grid = pl.datetime_range(first, scope.end, every, closed="left", eager=True)  # the end is exclusive
     buckets = pl.DataFrame({"bucket": grid.dt.truncate(every)}).unique().sort("bucket")
     counted = (
         inside.with_columns(pl.col("time").dt.truncate(every).alias("bucket"))
@@ -50,7 +55,8 @@ def volume(activity: pl.DataFrame, scope: Scope) -> pl.DataFrame:
     )
     baseline_calls = activity.filter(scope.in_baseline()).height
     bucket_hours = 1 if every == "1h" else 24
-    baseline_hours = max((scope.start - scope.baseline_start).total_seconds() / 3600, 1)
+    baseline_from = max(scope.baseline_start, first_seen) if first_seen else scope.baseline_start
+    baseline_hours = max((scope.start - baseline_from).total_seconds() / 3600, 1)
     mean = baseline_calls / baseline_hours * bucket_hours
     return (
         buckets.join(counted, on="bucket", how="left")

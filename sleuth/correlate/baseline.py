@@ -183,7 +183,7 @@ def newly_observed(
 def api_name() -> pl.Expr:
     """`service:Action` with the service's short name, e.g. `iam:CreateAccessKey`."""
     service = pl.col("service").str.replace(r"\.amazonaws\.com$", "")
-    return pl.concat_str(service, pl.lit(":"), pl.col("action"), ignore_nulls=True)
+    return pl.when(service.is_null()).then(pl.col("action")).otherwise(pl.concat_str(service, pl.lit(":"), "action"))
 
 
 def bucket_every(scope: Scope) -> str:

@@ -274,12 +274,16 @@ class GroupsResult:
     hubs: list[str]  # entities that linked nothing because they are shared by too many identities
 
 
-def find_groups(dataset, config: Config, geo=None, intel=None, evidence: bool = False) -> GroupsResult:
-    """Finding groups over GuardDuty's findings and sleuth's own detections in `dataset`."""
+def find_groups(
+    dataset, config: Config, geo=None, intel=None, evidence: bool = False, detect: bool = True
+) -> GroupsResult:
+    """Finding groups over GuardDuty's findings and sleuth's own detections in `dataset` (`detect`
+    False: the dataset already holds sleuth's findings, see detect.with_detections)."""
     from sleuth.correlate.graph import hub_keys
     from sleuth.correlate.lineage import credential_links
 
-    dataset = _with_detections(dataset, config, geo, intel)
+    if detect:
+        dataset = _with_detections(dataset, config, geo, intel)
     findings = dataset.frames["findings"].collect()
     entities = dataset.frames["finding_entities"].collect()
     hubs = hub_keys(dataset.events, config)

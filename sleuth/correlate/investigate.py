@@ -105,7 +105,7 @@ def investigate(
     dataset = with_detections(dataset, config, geo, intel)
     findings = dataset.frames["findings"].collect()
     finding_entities = dataset.frames["finding_entities"].collect()
-    groups = find_groups(dataset, config, geo, intel).groups
+    groups = find_groups(dataset, config, geo, intel, detect=False).groups
     seeds, window, described = _target(dataset, target, findings, finding_entities, groups, config, scope)
     window = Scope(
         window[0],
@@ -186,13 +186,20 @@ def _target(dataset, target, findings, finding_entities, groups: list[Group], co
 
 
 def _entity_span(dataset, entity: EntityRef, groups: list[Group], config: Config) -> tuple[datetime, datetime]:
-    """The span of the most severe (then latest) finding group naming the entity, padded by the
-    margin; else the last `scope_hours` of the data."""
+    """The span of the entity's own Medium-or-above findings in its most severe (then latest) finding
+    group, padded by the margin; else the last `scope_hours` of the data."""
     margin = timedelta(hours=config.investigate_margin_hours)
-    mine = [g for g in groups if not g.entity_rows.filter(pl.col("entity_id") == entity.id).is_empty()]
-    if mine:
-        chosen = min(mine, key=lambda g: (-g.severity, -g.last_seen.timestamp(), g.id))
-        return chosen.first_seen - margin, chosen.last_seen + margin
+    spans = []
+    for group in groups:
+        named = set(group.entity_rows.filter(pl.col("entity_id") == entity.id)["finding_id"].to_list())
+        own = group.findings.filter(pl.col("finding_id").is_in(list(named)) & (pl.col("severity") >= 4))
+        if len(own):
+            top = float(own["severity"].max())
+            end = own["last_seen"].fill_null(own["first_seen"]).max()
+            spans.append((top, end, own["first_seen"].min()))
+    if spans:
+        _, end, start = max(spans)
+        return start - margin, end + margin
     ends = [e for e in (data_end(dataset.events), data_end(dataset.frames["flows"], "start")) if e is not None]
     window = resolve_scope(max(ends) if ends else None, config)
     return window.start, window.end
@@ -218,7 +225,8 @@ def gather(dataset, seeds: list[EntityRef], scope: Scope, links: pl.DataFrame, f
                 incident.principals.add(principal)
             if session:
                 incident.sessions.add(session)
-    _follow_lineage(incident, links, scope)
+    created = _users_created(in_scope, incident)
+    _follow_lineage(incident, links, scope, created)
     condition = _identity_condition(incident)
     incident.events = in_scope.filter(condition).sort("time", "event_id").collect()
     incident.addresses |= _attacker_addresses(incident, finding_entities, findings, scope)
@@ -257,8 +265,23 @@ def _add(incident: Incident, entity: EntityRef) -> None:
         incident.instances.add(entity.id)
 
 
-def _follow_lineage(incident: Incident, links: pl.DataFrame, scope: Scope) -> None:
-    """Add what the incident's identities obtained in the scope: keys, sessions, users they made."""
+def _users_created(in_scope: pl.LazyFrame, incident: Incident) -> set[str]:
+    """Users the incident's principals created in the scope (the attacker's own persistence)."""
+    made = (
+        in_scope.filter(
+            (pl.col("action") == "CreateUser")
+            & pl.col("error_code").is_null()
+            & pl.col("principal").is_in(list(incident.principals))
+        )
+        .select("account", pl.col("request").str.json_path_match("$.userName").alias("name"))
+        .collect()
+    )
+    return {f"arn:aws:iam::{account}:user/{name}" for account, name in made.iter_rows() if name}
+
+
+def _follow_lineage(incident: Incident, links: pl.DataFrame, scope: Scope, created: set[str]) -> None:
+    """Add what the incident's identities obtained in the scope: the keys and sessions, and the users
+    they created and then gave keys to. An existing user given a key stays out: the key is followed."""
     for _ in range(4):  # role chains are short; four hops cover them
         before = (len(incident.principals), len(incident.sessions), len(incident.keys))
         mine = links.filter(
@@ -267,14 +290,14 @@ def _follow_lineage(incident: Incident, links: pl.DataFrame, scope: Scope) -> No
                 | pl.col("caller_session").is_in(list(incident.sessions))
             )
             & (pl.col("time") < scope.end)
-            & (pl.col("time") >= scope.baseline_start)
+            & (pl.col("time") >= scope.start)
         )
         for row in mine.iter_rows(named=True):
             if row["issued_key"]:
                 incident.keys.add(row["issued_key"])
             if row["issued_session"]:
                 incident.sessions.add(row["issued_session"])
-            if row["kind"] == "access_key" and row["issued_to"]:
+            if row["kind"] == "access_key" and row["issued_to"] in created:
                 incident.principals.add(row["issued_to"])
         if (len(incident.principals), len(incident.sessions), len(incident.keys)) == before:
             return

@@ -23,6 +23,8 @@ import polars as pl
 _ASSUME = ["AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"]
 _TOKENS = ["GetSessionToken", "GetFederationToken"]
 _CONSOLE_KEY_HOURS = 12
+# The events that may issue credentials (a filter on eventName that keeps every link).
+ISSUING = [*_ASSUME, *_TOKENS, "CreateAccessKey", "ConsoleLogin"]
 
 LINEAGE: dict[str, pl.DataType] = {
     "kind": pl.String(),  # assume_role | session_token | federation_token | access_key | console
@@ -60,7 +62,9 @@ def credential_links(events: pl.LazyFrame) -> pl.DataFrame:
             r"^arn:(aws[\w-]*):sts::(\d+):assumed-role/([^/]+)/.*$", "arn:${1}:iam::${2}:role/${3}"
         ),
     )
-    user_name = pl.coalesce(_json("$.accessKey.userName"), _request("$.userName"))
+    # CreateAccessKey without userName makes a key for the caller itself (the response then names the
+    # caller, "Root" for the root user): only the request says whose key it is.
+    user_name = _request("$.userName")
     caller_account = pl.col("principal").str.extract(r"^arn:aws[\w-]*:(?:iam|sts)::(\d+):", 1)
     links = issuing.select(
         pl.when(pl.col("action").is_in(_ASSUME))

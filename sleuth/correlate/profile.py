@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,9 +11,21 @@ import polars as pl
 from sleuth.config import Config
 from sleuth.correlate import activity as act
 from sleuth.correlate.baseline import Scope, api_name, data_end, newly_observed, resolve_scope, spikes
-from sleuth.correlate.entities import EntityRef, entity_index, events_of, flows_of, normalized_ip, resolve
-from sleuth.correlate.lineage import credential_links, with_usage
+from sleuth.correlate.entities import (
+    LAUNCHES,
+    PRINCIPAL_TYPES,
+    EntityRef,
+    entity_row,
+    events_of,
+    flows_of,
+    instance_launches,
+    locate,
+    normalized_ip,
+)
+from sleuth.correlate.lineage import ISSUING, credential_links, with_usage
 from sleuth.dataset import Dataset
+
+_PRIVATE = r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])"
 
 
 @dataclass
@@ -33,6 +46,9 @@ class Profile:
     flows: pl.DataFrame  # peer, local_port, remote_port, protocol, direction, bytes_in, bytes_out, accepted, rejected
     findings: pl.DataFrame  # related findings
     notes: list[str] = field(default_factory=list)  # why a panel is empty when it is not obvious
+    # Instances the entity launched (itself, or with credentials it issued), or the instance itself:
+    # instance_id, interface_id, private_ip, time, event_id, principal, session, access_key.
+    instances: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LAUNCHES))
 
 
 def build_profile(
@@ -44,31 +60,50 @@ def build_profile(
     baseline_days: int | None = None,
 ) -> Profile:
     """The profile of the entity `target` names (see entities.resolve) over the scope window."""
-    index = entity_index(dataset.events, dataset.frames["flows"])
-    entity = resolve(target, index)
+    flows = dataset.frames["flows"]
+    entity = locate(target, dataset.events, flows, dataset.frames["finding_entities"])
     window = resolve_scope(_last_time(dataset), config, scope, baseline_days)
-    in_window = (pl.col("time") >= window.baseline_start) & (pl.col("time") < window.end)
-    events = dataset.events.filter(in_window & events_of(entity)).collect()
+    # Read once (the row and the window), only the columns a profile reads: the JSON texts are the bulk
+    # of a record; only responses to sign-ins (did it fail?) and launches (of which instance?) are read.
+    everything = (
+        dataset.events.filter(events_of(entity))
+        .select(*_PROFILED, _response_if(["ConsoleLogin", "RunInstances"]))
+        .collect()
+    )
+    events = everything.filter((pl.col("time") >= window.baseline_start) & (pl.col("time") < window.end))
     activity = act.calls(events)
     scoped = activity.filter(window.in_scope())
-    row = index.filter((pl.col("entity_type") == entity.type) & (pl.col("entity_id") == entity.id))
-    links = with_usage(credential_links(dataset.events), dataset.events)
+    lineage_events = _lineage_events(dataset.events, entity, events)
+    launches = instance_launches(lineage_events)
+    own = launches.filter(pl.col("instance_id") == entity.id) if entity.type == "Ec2Instance" else launches.clear()
+    row = entity_row(entity, everything.lazy(), flows, own["interface_id"].drop_nulls().to_list())
+    links = with_usage(credential_links(lineage_events), dataset.events)
+    instances = own if entity.type == "Ec2Instance" else _launched(entity, links, launches)
     return Profile(
         entity=entity,
         scope=window,
-        details=_details(entity, row, events, links),
-        volume=act.volume(activity, window),
+        details=_details(entity, row, events, links, instances, _creation(lineage_events, entity)),
+        volume=act.volume(activity, window, _first(row)),
         apis=act.by_api(scoped),
         addresses=act.with_geo(act.by_value(scoped, "ip"), geo),
         user_agents=act.by_value(scoped, "user_agent"),
-        new=newly_observed_sets(dataset, activity, window, geo),
+        new=newly_observed_sets(dataset, activity, window, geo, row["account"][0] if len(row) else None),
         increased_volume=spikes(activity, window, config, ["api"], _first(row)),
         failure_spikes=spikes(activity.filter(pl.col("failed")), window, config, ["api"], _first(row)),
         roles=_resource_interaction(entity, links, events),
-        flows=_flow_volume(dataset, entity, window),
+        flows=_flow_volume(flows, entity, instances, window),
         findings=related_findings(dataset, entity),
         notes=_notes(activity, window),
+        instances=instances,
     )
+
+
+_PROFILED = ["event_id", "time", "account", "service", "action", "error_code", "actor_type", "principal", "session",
+             "access_key", "src_ip", "user_agent", "resources"]  # fmt: skip
+
+
+def _response_if(actions: list[str]) -> pl.Expr:
+    return pl.when(pl.col("action").is_in(actions)).then(pl.col("response")).alias("response")
 
 
 def _last_time(dataset: Dataset) -> datetime | None:
@@ -81,7 +116,53 @@ def _first(row: pl.DataFrame) -> datetime | None:
     return row["first_seen"].min() if len(row) else None
 
 
-def _details(entity: EntityRef, row: pl.DataFrame, events: pl.DataFrame, links: pl.DataFrame) -> dict:
+def _lineage_events(events: pl.LazyFrame, entity: EntityRef, own: pl.DataFrame) -> pl.LazyFrame:
+    """The events credential lineage needs for this entity (a superset; _resource_interaction picks):
+    its own, those of its sessions and keys, and the events that issued it or created it: AssumeRole
+    of a role (its ARN in the request), CreateAccessKey / CreateUser / CreateRole (the name in the
+    request), the issuing of a key or session (in the response); and every RunInstances (for
+    instance_launches). Only the columns lineage reads, request and response only where it reads them."""
+    sessions = own["session"].drop_nulls().unique().implode()
+    keys = own["access_key"].drop_nulls().unique().implode()
+    condition = pl.col("principal") == entity.id
+    condition = condition | pl.col("session").is_in(sessions) | pl.col("access_key").is_in(keys)
+    named = re.search(r":(?:user|role)/(?:.*/)?([^/]+)$", entity.id)
+    in_request = [entity.id, named.group(1)] if entity.type in ("AwsUser", "AwsRole") and named else []
+    in_response = [entity.id] if entity.type in ("AccessKey", "AwsRoleSession", "FederatedUser") else []
+    actions = [*ISSUING, "CreateUser", "CreateRole"]
+    if in_request:
+        condition = condition | (
+            pl.col("action").is_in(actions) & pl.col("request").str.contains_any(in_request).fill_null(False)
+        )
+    if in_response:
+        condition = condition | (
+            pl.col("action").is_in(actions) & pl.col("response").str.contains_any(in_response).fill_null(False)
+        )
+    if entity.type in ("AwsRoleSession", "AccessKey"):  # their principal's console sign-ins
+        condition = condition | pl.col("principal").is_in(own["principal"].drop_nulls().unique().implode())
+    condition = condition | (pl.col("action") == "RunInstances")
+    needed = pl.col("action").is_in([*actions, "RunInstances"])
+    columns = ["time", "event_id", "account", "principal", "session", "access_key", "src_ip", "action", "error_code"]
+    return (
+        events.filter(condition.fill_null(False))
+        .select(
+            *columns,
+            pl.when(needed).then(pl.col("request")).alias("request"),
+            pl.when(needed).then(pl.col("response")).alias("response"),
+        )
+        .collect()  # read once, not once per lineage step
+        .lazy()
+    )
+
+
+def _details(
+    entity: EntityRef,
+    row: pl.DataFrame,
+    events: pl.DataFrame,
+    links: pl.DataFrame,
+    instances: pl.DataFrame,
+    creation: dict | None,
+) -> dict:
     info = row.to_dicts()[0] if len(row) else {}
     created = links.filter((pl.col("issued_to") == entity.id) | (pl.col("issued_key") == entity.id))
     details = {
@@ -94,31 +175,85 @@ def _details(entity: EntityRef, row: pl.DataFrame, events: pl.DataFrame, links: 
         "events": info.get("events", 0),
         "failures": info.get("failures", 0),
         "owner": info.get("owner"),
-        "created_by": _creator(entity, events, created),
+        "created_by": _creator(entity, created, instances, creation),
         "access_keys": sorted(events["access_key"].drop_nulls().unique().to_list())[:50],
         "sessions": sorted(events["session"].drop_nulls().unique().to_list())[:50],
         "principals": sorted(events["principal"].drop_nulls().unique().to_list())[:50],
     }
+    if entity.type == "Ec2Instance":
+        details["interfaces"] = sorted(instances["interface_id"].drop_nulls().unique().to_list())
+        details["private_ips"] = sorted(instances["private_ip"].drop_nulls().unique().to_list())
     return details
 
 
-def _creator(entity: EntityRef, events: pl.DataFrame, created: pl.DataFrame) -> str | None:
-    """Who created the entity, when the data shows it: the issuer of a key or session, else none."""
+def _creator(entity: EntityRef, created: pl.DataFrame, instances: pl.DataFrame, creation: dict | None) -> str | None:
+    """Who created the entity, when the data shows it: the issuer of a key or session, the launcher of
+    an instance, the caller of CreateUser / CreateRole; else none."""
     if entity.type == "AccessKey" and len(created):
         return created["caller"][0]
     if entity.type == "AwsRoleSession":
         issued = created.filter(pl.col("issued_session") == entity.id)
         if len(issued):
             return issued["caller"][0]
-    return None
+    if entity.type == "Ec2Instance" and len(instances):
+        return instances.sort("time")["principal"][0]
+    return (creation or {}).get("principal")
 
 
-def newly_observed_sets(dataset: Dataset, activity: pl.DataFrame, scope: Scope, geo) -> dict[str, pl.DataFrame]:
-    """Detective's four "newly observed" panels, each with the whole account's baseline for the flag."""
+def _creation(events: pl.LazyFrame, entity: EntityRef) -> dict | None:
+    """The CreateUser / CreateRole event of an IAM user or role (the first successful one), if logged."""
+    kind = re.match(r"^arn:aws[\w-]*:iam::(\d+):(user|role)/(?:.*/)?([^/]+)$", entity.id)
+    if entity.type not in ("AwsUser", "AwsRole") or kind is None:
+        return None
+    account, what, name = kind.groups()
+    action, field_name = ("CreateUser", "userName") if what == "user" else ("CreateRole", "roleName")
+    found = (
+        events.filter((pl.col("action") == action) & pl.col("error_code").is_null() & (pl.col("account") == account))
+        .filter(pl.col("request").str.json_path_match(f"$.{field_name}") == name)
+        .select("time", "principal", "event_id")
+        .sort("time")
+        .head(1)
+        .collect()
+    )
+    return found.to_dicts()[0] if len(found) else None
+
+
+def _launched(entity: EntityRef, links: pl.DataFrame, launches: pl.DataFrame) -> pl.DataFrame:
+    """Instances a principal, session or key launched itself, or with credentials it issued (the keys
+    and sessions it obtained, the users it made access keys for)."""
+    if launches.is_empty() or entity.type not in (*PRINCIPAL_TYPES, "AwsRoleSession", "AccessKey"):
+        return launches.clear()
+    issued = links.filter(
+        (pl.col("caller") == entity.id) | (pl.col("caller_session") == entity.id) | (pl.col("caller_key") == entity.id)
+    )
+    users = issued.filter(pl.col("kind") == "access_key")["issued_to"].drop_nulls().implode()
+    keys = issued["issued_key"].drop_nulls().implode()
+    sessions = issued["issued_session"].drop_nulls().implode()
+    mine = {
+        "AccessKey": pl.col("access_key") == entity.id,
+        "AwsRoleSession": pl.col("session") == entity.id,
+    }.get(entity.type, pl.col("principal") == entity.id)
+    by_issued = pl.col("access_key").is_in(keys) | pl.col("session").is_in(sessions) | pl.col("principal").is_in(users)
+    return launches.filter((mine | by_issued).fill_null(False)).sort("time", "instance_id")
+
+
+def newly_observed_sets(
+    dataset: Dataset, activity: pl.DataFrame, scope: Scope, geo, account: str | None = None
+) -> dict[str, pl.DataFrame]:
+    """Detective's four "newly observed" panels, each with the account's baseline for the "new for the
+    account" flag (the whole data's when `account` is not given)."""
     baseline = dataset.events.filter(scope.in_baseline())
-    account_ips = baseline.select(normalized_ip().alias("ip")).unique().collect()
-    account_agents = baseline.select(pl.col("user_agent")).unique().collect()
-    account_apis = baseline.select(api_name().alias("api")).unique().collect()
+    if account is not None:
+        baseline = baseline.filter(pl.col("account") == account)
+    raw_ips, account_agents, raw_apis = pl.collect_all(
+        [
+            baseline.select(pl.col("src_ip")).unique(),
+            baseline.select(pl.col("user_agent")).unique(),
+            baseline.select("service", "action").unique(),
+        ]
+    )  # the distinct raw values first: normalizing them is then cheap
+    account_ips = raw_ips.select(normalized_ip().alias("ip")).unique()
+    account_apis = raw_apis.select(api_name().alias("api")).unique()
     located = act.with_geo(activity, geo)
     account_located = act.with_geo(account_ips, geo)
     new_geo = newly_observed(located, account_located.select("location"), scope, "location")
@@ -165,23 +300,33 @@ def _resource_interaction(entity: EntityRef, links: pl.DataFrame, events: pl.Dat
     )
 
 
-def _flow_volume(dataset: Dataset, entity: EntityRef, scope: Scope) -> pl.DataFrame:
-    """Per peer, local/remote port, protocol and direction: bytes in/out, accepted and rejected flows."""
-    condition = flows_of(entity)
+def _flow_volume(flows: pl.LazyFrame, entity: EntityRef, instances: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """Per peer, local/remote port, protocol and direction: bytes in/out, accepted and rejected flows.
+
+    An address's own flows; an instance's (by id, or by the interfaces it was launched with); for a
+    principal, the flows of the instances it launched."""
     schema = {
         "peer": pl.String, "local_port": pl.Int32, "remote_port": pl.Int32, "protocol": pl.Int32,
         "direction": pl.String, "bytes_in": pl.Int64, "bytes_out": pl.Int64, "accepted": pl.UInt32,
         "rejected": pl.UInt32, "first_seen": pl.Datetime("us", "UTC"), "last_seen": pl.Datetime("us", "UTC"),
     }  # fmt: skip
+    interfaces = instances["interface_id"].drop_nulls().unique().to_list()
+    if entity.type in ("IpAddress", "Ec2Instance"):
+        condition = flows_of(entity, interfaces)
+    elif len(instances):
+        ids = instances["instance_id"].unique().implode()
+        condition = pl.col("instance_id").is_in(ids) | pl.col("interface_id").is_in(interfaces)
+    else:
+        condition = None
     if condition is None:
         return pl.DataFrame(schema=schema)
-    flows = dataset.frames["flows"].filter(condition & scope.in_scope("start")).collect()
+    frame = flows.filter(condition & scope.in_scope("start")).collect()
     if entity.type == "IpAddress":
         outbound = pl.col("src_addr") == entity.id
     else:
-        local = _instance_addresses(flows)
-        outbound = pl.col("src_addr").is_in(local.implode())
-    oriented = flows.with_columns(outbound.alias("out")).select(
+        known = instances["private_ip"].drop_nulls().unique().to_list()
+        outbound = pl.col("src_addr").is_in(known or _interface_addresses(frame))
+    oriented = frame.with_columns(outbound.alias("out")).select(
         pl.when("out").then("dst_addr").otherwise("src_addr").alias("peer"),
         pl.when("out").then("src_port").otherwise("dst_port").alias("local_port"),
         pl.when("out").then("dst_port").otherwise("src_port").alias("remote_port"),
@@ -203,17 +348,29 @@ def _flow_volume(dataset: Dataset, entity: EntityRef, scope: Scope) -> pl.DataFr
             pl.col("start").max().alias("last_seen"),
         )
         .with_columns((pl.col("bytes_in") + pl.col("bytes_out")).alias("_total"))
-        .sort(["_total", "peer"], descending=[True, False])
+        .sort(["_total", "peer", "direction", "local_port"], descending=[True, False, False, False])
         .drop("_total")
         .cast(schema)
     )
 
 
-def _instance_addresses(flows: pl.DataFrame) -> pl.Series:
-    """An instance's own addresses: the private ones among its flows' ends (its interfaces' side)."""
-    ends = pl.concat([flows["src_addr"], flows["dst_addr"]]).drop_nulls()
-    private = ends.filter(ends.str.contains(r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|fd|fc)"))
-    return private.unique()
+def _interface_addresses(flows: pl.DataFrame) -> list[str]:
+    """Each interface's own address: the one at an end of most of its flows (a private one on a tie)."""
+    ends = pl.concat(
+        [
+            flows.select("interface_id", pl.col("src_addr").alias("address")),
+            flows.select("interface_id", pl.col("dst_addr").alias("address")),
+        ]
+    ).drop_nulls("address")
+    if ends.is_empty():
+        return []
+    counted = (
+        ends.group_by("interface_id", "address")
+        .len()
+        .with_columns(pl.col("address").str.contains(_PRIVATE).alias("private"))
+        .sort(["len", "private", "address"], descending=[True, True, False])
+    )
+    return counted.group_by("interface_id", maintain_order=True).first()["address"].unique().to_list()
 
 
 def related_findings(dataset: Dataset, entity: EntityRef) -> pl.DataFrame:

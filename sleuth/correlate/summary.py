@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,7 @@ import polars as pl
 from sleuth.config import Config
 from sleuth.correlate import activity as act
 from sleuth.correlate.baseline import Scope, bucket_every, data_end, resolve_scope
-from sleuth.correlate.entities import instance_of_session, normalized_ip, principal_type
+from sleuth.correlate.entities import failed, instance_launches, instance_of_session, normalized_ip, principal_type
 from sleuth.dataset import Dataset
 from sleuth.severity import ORDER
 
@@ -53,10 +54,10 @@ def build_summary(
 def _actors(scoped: pl.LazyFrame, scope: Scope) -> pl.DataFrame:
     """Calls per principal, role session and instance, with an hourly (or daily) sparkline."""
     every = bucket_every(scope)
-    slots = int(scope.hours if every == "1h" else scope.hours / 24) + 1
+    slots = max(1, math.ceil(scope.hours if every == "1h" else scope.hours / 24))  # the end is exclusive
     base = scoped.select(
         "time",
-        pl.col("error_code").is_not_null().alias("failed"),
+        failed().alias("failed"),
         principal_type().alias("principal_type"),
         "principal",
         "session",
@@ -99,7 +100,7 @@ def _timeline(slot_counts: list[dict], slots: int) -> str:
 def _totals(dataset: Dataset, scoped: pl.LazyFrame, scope: Scope) -> dict:
     counts = scoped.select(
         pl.len().alias("events"),
-        pl.col("error_code").is_not_null().sum().alias("failures"),
+        failed().sum().alias("failures"),
         pl.col("principal").n_unique().alias("principals"),
         normalized_ip().n_unique().alias("addresses"),
     ).collect()
@@ -109,24 +110,44 @@ def _totals(dataset: Dataset, scoped: pl.LazyFrame, scope: Scope) -> dict:
 
 
 def _flow_volume(dataset: Dataset, scope: Scope) -> pl.DataFrame:
-    """Bytes in and out per instance (or interface when flows do not name the instance)."""
+    """Bytes in and out per instance: named by the flows, or the one launched with the interface (its
+    RunInstances response), else the interface."""
     flows = dataset.frames["flows"].filter(scope.in_scope("start") & (pl.col("action") == "ACCEPT"))
     local = pl.col("src_addr").str.contains(r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])")
-    return (
+    per_interface = (
         flows.select(
-            pl.coalesce("instance_id", "interface_id").alias("id"),
+            "instance_id",
+            "interface_id",
             pl.when(local).then(0).otherwise("bytes").alias("bytes_in"),
             pl.when(local).then("bytes").otherwise(0).alias("bytes_out"),
-            "dst_addr",
-            "src_addr",
         )
+        .group_by("instance_id", "interface_id")
+        .agg(pl.col("bytes_in").sum(), pl.col("bytes_out").sum(), pl.len().alias("flows"))
+        .collect()
+    )
+    if per_interface["instance_id"].null_count():  # flows that name only an interface: which instance?
+        launched = (
+            instance_launches(dataset.events)
+            .select("interface_id", pl.col("instance_id").alias("launched"))
+            .drop_nulls()
+            .unique("interface_id", keep="first")
+        )
+        per_interface = per_interface.join(launched, on="interface_id", how="left")
+    else:
+        per_interface = per_interface.with_columns(pl.lit(None, pl.String).alias("launched"))
+    return (
+        per_interface.with_columns(pl.coalesce("instance_id", "launched", "interface_id").alias("id"))
         .filter(pl.col("id").is_not_null())
         .group_by("id")
-        .agg(pl.col("bytes_in").sum(), pl.col("bytes_out").sum(), pl.len().alias("flows"))
+        .agg(
+            pl.col("interface_id").drop_nulls().unique().sort().alias("interfaces"),
+            pl.col("bytes_in").sum(),
+            pl.col("bytes_out").sum(),
+            pl.col("flows").sum(),
+        )
         .with_columns((pl.col("bytes_in") + pl.col("bytes_out")).alias("bytes"))
         .sort(["bytes", "id"], descending=[True, False])
         .head(TOP)
-        .collect()
     )
 
 
@@ -142,29 +163,39 @@ def _new_geolocations(dataset: Dataset, scope: Scope, geo) -> pl.DataFrame:
     if geo is None:
         return pl.DataFrame(schema=schema)
     windowed = dataset.events.filter((pl.col("time") >= scope.baseline_start) & (pl.col("time") < scope.end))
-    per_ip = (
-        windowed.select(normalized_ip().alias("ip"), "time", "principal")
-        .filter(pl.col("ip").is_not_null())
+    per_raw = (  # the distinct raw addresses first: normalizing them is then cheap
+        windowed.select("src_ip", "time", "principal")
+        .filter(pl.col("src_ip").is_not_null())
         .with_columns(scope.in_scope().alias("in_scope"))
-        .group_by("ip", "in_scope")
+        .group_by("src_ip", "in_scope")
         .agg(pl.len().alias("calls"), pl.col("time").min().alias("first_seen"), pl.col("principal").unique())
         .collect()
+    )
+    per_ip = (
+        per_raw.with_columns(normalized_ip().alias("ip"))
+        .filter(pl.col("ip").is_not_null())
+        .group_by("ip", "in_scope")
+        .agg(pl.col("calls").sum(), pl.col("first_seen").min(), _principals().unique())
     )
     located = act.with_geo(per_ip, geo).filter(pl.col("location").is_not_null())
     known = located.filter(~pl.col("in_scope"))["location"].unique().implode()
     new = located.filter(pl.col("in_scope") & ~pl.col("location").is_in(known))
     return (
-        new.explode("principal")
-        .group_by("location")
+        new.group_by("location")
         .agg(
             pl.col("ip").unique().sort().alias("addresses"),
-            pl.col("principal").drop_nulls().unique().sort().alias("principals"),
+            _principals().drop_nulls().unique().sort().alias("principals"),
             pl.col("first_seen").min(),
-            pl.col("calls").sum().cast(pl.UInt32),
+            pl.col("calls").sum().cast(pl.UInt32),  # each address's calls once, however many principals
         )
         .sort("first_seen", "location")
         .cast(schema)
     )
+
+
+def _principals() -> pl.Expr:
+    """The principal lists of a group's rows, as one list."""
+    return pl.col("principal").list.explode(keep_nulls=False, empty_as_null=False)
 
 
 def _scoped_findings(dataset: Dataset, scope: Scope) -> pl.LazyFrame:

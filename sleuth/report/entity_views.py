@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 
 from sleuth.correlate.activity import sparkline
+from sleuth.correlate.baseline import bucket_every
 from sleuth.correlate.profile import Profile
 from sleuth.correlate.summary import Summary
 from sleuth.report.document import Document, Section
@@ -63,6 +64,7 @@ def profile_document(profile: Profile) -> Document:
     details = profile.details
     volume = profile.volume
     total = volume["success"] + volume["failure"]
+    per = "hour" if bucket_every(profile.scope) == "1h" else "day"
     headline = (
         f"{details['type']} {details['id']}: {int(total.sum())} calls in the scope "
         f"({int(volume['failure'].sum())} failed); scope {_span(profile.scope.start, profile.scope.end)}, "
@@ -72,11 +74,11 @@ def profile_document(profile: Profile) -> Document:
         Section("Details", ["field", "value"], [[k, v] for k, v in details.items() if v not in (None, [], "")]),
         Section(
             "API call volume",
-            ["from", "to", "calls", "failed", "baseline per bucket", "timeline"],
+            ["from", "to", "calls", "failed", f"baseline per {per}", f"timeline (per {per})"],
             [
                 [
-                    volume["bucket"].min(),
-                    volume["bucket"].max(),
+                    profile.scope.start,
+                    profile.scope.end,
                     int(total.sum()),
                     int(volume["failure"].sum()),
                     volume["baseline"][0] if len(volume) else 0,
@@ -88,7 +90,7 @@ def profile_document(profile: Profile) -> Document:
         frame_section(
             "Observed IP addresses",
             profile.addresses,
-            ["ip", "calls", "failure", "location", "aso", "first_seen", "last_seen"],
+            ["ip", "ip_kind", "calls", "failure", "location", "aso", "first_seen", "last_seen"],
             limits={"aso": 40},
         ),
         frame_section(
@@ -109,14 +111,29 @@ def profile_document(profile: Profile) -> Document:
         frame_section(
             "Resource interaction (credentials obtained and roles assumed)",
             profile.roles,
-            ["kind", "caller", "role", "issued_to", "count", "first_seen", "keys", "events_with_credentials"],
-            limits={"caller": 50, "role": 50, "issued_to": 50},
+            # issued_to is the role for an assumption, the user for an access key (role: JSON only)
+            ["kind", "caller", "issued_to", "count", "first_seen", "keys", "events_with_credentials"],
+            limits={"caller": 70, "issued_to": 70, "keys": 70},
         ),
     ]
-    if profile.entity.type in ("IpAddress", "Ec2Instance"):
+    if profile.entity.type != "Ec2Instance" and len(profile.instances):
         sections.append(
             frame_section(
-                "VPC flow volume",
+                "Instances launched (by it, or with credentials it issued)",
+                profile.instances,
+                ["instance_id", "interface_id", "private_ip", "time", "principal", "event_id"],
+                limits={"principal": 50},
+            )
+        )
+    if profile.entity.type in ("IpAddress", "Ec2Instance") or len(profile.instances):
+        title = (
+            "VPC flow volume"
+            if profile.entity.type in ("IpAddress", "Ec2Instance")
+            else ("VPC flow volume of the instances it launched")
+        )
+        sections.append(
+            frame_section(
+                title,
                 profile.flows,
                 [
                     "peer",
@@ -149,11 +166,16 @@ def profile_document(profile: Profile) -> Document:
         "failure_spikes": frame_records(profile.failure_spikes),
         "resource_interaction": frame_records(profile.roles),
         "flows": frame_records(profile.flows),
+        "launched_instances": frame_records(profile.instances),
         "findings": frame_records(profile.findings),
         "notes": profile.notes,
     }
     records = data["api_calls"]
     return Document("profile", data, records, sections, headline, columns=list(profile.apis.columns))
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _time(value) -> str:
@@ -170,22 +192,25 @@ def _span(start, end) -> str:
 def summary_document(summary: Summary) -> Document:
     totals = summary.totals
     headline = (
-        f"Scope {_span(summary.scope.start, summary.scope.end)}: {totals['events']} events "
-        f"({totals['failures']} failed) by {totals['principals']} principals from {totals['addresses']} addresses; "
-        f"{totals['flows']} flows; {totals['findings']} findings"
+        f"Scope {_span(summary.scope.start, summary.scope.end)}: {_count(totals['events'], 'event')} "
+        f"({totals['failures']} failed) by {_count(totals['principals'], 'principal')} from "
+        f"{_count(totals['addresses'], 'address', 'addresses')}; {_count(totals['flows'], 'flow')}; "
+        f"{_count(totals['findings'], 'finding')}"
     )
     actor_columns = ["type", "id", "calls", "success", "failure", "timeline"]
     sections = [
         frame_section("Most active principals and instances", summary.busiest, actor_columns, limits={"id": 60}),
         frame_section("Principals with the most failed calls", summary.failing, actor_columns, limits={"id": 60}),
         frame_section(
-            "Instances with the most flow volume", summary.flow_volume, ["id", "bytes_in", "bytes_out", "flows"]
+            "Instances with the most flow volume",
+            summary.flow_volume,
+            ["id", "interfaces", "bytes_in", "bytes_out", "flows"],
         ),
         frame_section(
             "Newly observed geolocations",
             summary.new_geolocations,
             ["location", "addresses", "principals", "first_seen", "calls"],
-            limits={"principals": 60},
+            limits={"principals": 120},
         ),
         frame_section("Findings by severity", summary.findings, ["severity_label", "count", "most_severe"]),
     ]

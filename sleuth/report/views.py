@@ -217,3 +217,42 @@ def findings_document(result: FindingsResult) -> Document:
         "findings", {"count": len(records), "total": result.total, "findings": records}, flat, [section]
     )
     return document
+
+
+# --- sleuth rules ------------------------------------------------------------------------------
+
+RULES_RECORD = ["kind", "id", "severity", "severity_label", "tactics", "techniques", "techniques_v19", "title",
+                "service", "action", "condition", "makes_findings"]  # fmt: skip
+DETECTIONS_TABLE = ["id", "severity_label", "severity", "tactics", "techniques", "title"]
+MAPPED_TABLE = ["id", "severity_label", "tactics", "techniques", "event", "condition", "title"]
+
+
+def rules_document(listing: Any) -> Document:  # listing: sleuth.correlate.detect.RulesListing
+    """The built-in detections and the mapped CloudTrail events (`sleuth rules`)."""
+    detections = [{"kind": "detection", **d} for d in listing.detections]
+    mapped = [{"kind": "mapped", **m, "service": m["service"].removesuffix(".amazonaws.com")} for m in listing.mapped]
+    for m in mapped:
+        m["event"] = f"{m['service']}:{m['action']}"
+    records = [{name: r.get(name) for name in RULES_RECORD} for r in detections + mapped]
+    for record in records[: len(detections)]:
+        record["makes_findings"] = True
+    scope = f" of tactic {listing.tactic}" if listing.tactic else ""
+    sections = [
+        Section(f"Detections{scope} ({len(detections)})", DETECTIONS_TABLE,
+                [[d[c] for c in DETECTIONS_TABLE] for d in detections], empty="none", limits={"title": 60}),
+        Section(f"Mapped CloudTrail events{scope} ({len(mapped)})", MAPPED_TABLE,
+                [[m[c] for c in MAPPED_TABLE] for m in mapped], empty="none",
+                note="Context rows label events for investigations and make no finding of their own.",
+                limits={"title": 50, "event": 48}),
+    ]  # fmt: skip
+    data = {
+        "count": len(records),
+        "tactic": listing.tactic,
+        "detections": listing.detections,
+        "mapped": listing.mapped,
+    }
+    headline = (
+        f"{len(detections)} detections and {len(mapped)} mapped CloudTrail events{scope}; "
+        f"{sum(1 for m in mapped if m['makes_findings'])} of the mapped events make findings."
+    )
+    return Document("rules", data, records, sections, headline, columns=RULES_RECORD)

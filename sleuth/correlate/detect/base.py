@@ -4,6 +4,9 @@ A detection module in this package defines `DETECTION` (a `Detection`) and
 `run(context: Context) -> pl.DataFrame` returning hits with the `HITS` schema. Hits are merged into
 findings (`producer` = "sleuth") by `sleuth.correlate.detect.findings_from_hits`: repeated hits of
 one detection on one key entity within `Config.finding_merge_hours` become one finding with a count.
+
+A module whose hits carry several detection ids (the table-driven `mapped` module: one id per row of
+the mapping table) also defines `RULES`, a tuple of `Detection`s, one for each id its hits may carry.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from sleuth.config import Config
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _TECHNIQUE = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 
+# Entities of principals, by userIdentity.type (`_common.principal_type`): IAMUser and Root -> AwsUser with
+# events.principal as the id (root: arn:aws:iam::<account>:root); AssumedRole -> AwsRole (the role ARN)
+# plus AwsRoleSession (events.session); FederatedUser, SAML, web-identity and Identity Center users ->
+# FederatedUser; AWSAccount -> AwsAccount. Addresses are IpAddress with the normalised address.
 ENTITY = pl.Struct({"entity_type": pl.String(), "entity_id": pl.String(), "role": pl.String()})
 
 # One row per hit: one occurrence of the behaviour, with its evidence.
@@ -53,6 +60,7 @@ class Detection:
     false_positives: str  # when it fires on benign activity, and how to tell
     frames: tuple[str, ...] = ("events",)  # the canonical frames it reads
     techniques: tuple[str, ...] = field(default=())  # further technique ids (e.g. ATT&CK v19 renumbering)
+    tactics: tuple[str, ...] = field(default=())  # further ATT&CK tactics, after the primary `tactic`
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,8 +68,9 @@ class Detection:
             problems.append(f"id {self.id!r} is not kebab-case")
         if not 0 <= self.severity <= 10:
             problems.append(f"severity {self.severity} is outside 0-10")
-        if self.tactic not in ATTACK_TACTICS:
-            problems.append(f"unknown ATT&CK tactic {self.tactic!r}")
+        for tactic in (self.tactic, *self.tactics):
+            if tactic not in ATTACK_TACTICS:
+                problems.append(f"unknown ATT&CK tactic {tactic!r}")
         for technique in (self.technique, *self.techniques):
             if not _TECHNIQUE.match(technique):
                 problems.append(f"bad technique id {technique!r}")
@@ -73,6 +82,14 @@ class Detection:
             problems.append(f"unknown frames {sorted(unknown)}")
         if problems:
             raise ValueError(f"detection {self.id}: " + "; ".join(problems))
+
+    @property
+    def all_tactics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.tactic, *self.tactics)))
+
+    @property
+    def all_techniques(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.technique, *self.techniques)))
 
 
 @dataclass
