@@ -3,7 +3,7 @@ import click
 from sleuth.cli.options import common_options, make_run, output_options
 from sleuth.cli.output import emit, finish, read_dataset, write_text
 from sleuth.correlate.groups import find_group, find_groups, group_graph
-from sleuth.correlate.lineage import credential_links
+from sleuth.correlate.lineage import links_for
 from sleuth.report.graph_render import RENDERERS
 from sleuth.report.group_views import group_document, groups_document
 
@@ -35,7 +35,7 @@ def group_command(fmt, output, force, graph_format, group_id, **common) -> None:
     dataset = read_dataset(run)
     result = find_groups(dataset, run.config, run.geo(), run.intel(), evidence=True)
     group = find_group(result, group_id)
-    graph = group_graph(group, credential_links(dataset.events))
+    graph = group_graph(group, links_for(dataset, run.config))
     if graph_format and graph_format != "text":
         write_text(run, RENDERERS[graph_format](graph), output, force)
     else:

@@ -224,3 +224,13 @@ def hub_keys(events: pl.LazyFrame, config: Config) -> set[str]:
         )
         hubs.update(f"{entity_type}:{value}" for value in shared["value"].to_list())
     return hubs
+
+
+def hubs_for(dataset, config: Config) -> set[str]:
+    """`hub_keys` of the dataset's events, cached beside a case store."""
+    from sleuth.derived import cached_frames
+
+    def compute() -> dict[str, pl.DataFrame]:
+        return {"hubs": pl.DataFrame({"key": sorted(hub_keys(dataset.events, config))}, schema={"key": pl.String})}
+
+    return set(cached_frames(dataset, config, "hubs", compute)["hubs"]["key"].to_list())

@@ -134,6 +134,15 @@ def _automation(finding_entities: pl.DataFrame, config: Config) -> set[str]:
     return set(per_finding.filter(pl.col("all"))["finding_id"].to_list())
 
 
+def _touching(links: pl.DataFrame | None, pairs: pl.DataFrame) -> pl.DataFrame | None:
+    """The credential links that involve an entity some finding names (the others link nothing)."""
+    if links is None or links.is_empty():
+        return links
+    ids = pairs["key"].str.splitn(":", 2).struct.field("field_1").unique().implode()
+    columns = ["caller", "caller_session", "issued_key", "issued_session", "issued_to"]
+    return links.filter(pl.any_horizontal([pl.col(c).is_in(ids) for c in columns]).fill_null(False))
+
+
 def _lineage_identities(links: pl.DataFrame | None) -> _UnionFind:
     """Entities and the credentials they obtained, as one identity each."""
     identities = _UnionFind()
@@ -168,8 +177,8 @@ def group_findings(
     if findings.is_empty():
         return []
     findings = findings.unique("finding_id", keep="first").sort("finding_id")
-    identities = _lineage_identities(links)
     pairs = _linking(finding_entities, hubs or set())
+    identities = _lineage_identities(_touching(links, pairs))
     spans = {
         row["finding_id"]: (row["first_seen"], row["last_seen"] or row["first_seen"])
         for row in findings.select("finding_id", "first_seen", "last_seen").iter_rows(named=True)
@@ -279,15 +288,15 @@ def find_groups(
 ) -> GroupsResult:
     """Finding groups over GuardDuty's findings and sleuth's own detections in `dataset` (`detect`
     False: the dataset already holds sleuth's findings, see detect.with_detections)."""
-    from sleuth.correlate.graph import hub_keys
-    from sleuth.correlate.lineage import credential_links
+    from sleuth.correlate.graph import hubs_for
+    from sleuth.correlate.lineage import links_for
 
     if detect:
         dataset = _with_detections(dataset, config, geo, intel)
     findings = dataset.frames["findings"].collect()
     entities = dataset.frames["finding_entities"].collect()
-    hubs = hub_keys(dataset.events, config)
-    groups = group_findings(findings, entities, config, credential_links(dataset.events), hubs)
+    hubs = hubs_for(dataset, config)
+    groups = group_findings(findings, entities, config, links_for(dataset, config), hubs)
     if evidence:
         for group in groups:
             group.evidence = group_evidence(dataset, group, config, geo)

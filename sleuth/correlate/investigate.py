@@ -29,13 +29,12 @@ from sleuth.correlate.baseline import Scope, data_end, resolve_scope
 from sleuth.correlate.entities import (
     PRINCIPAL_TYPES,
     EntityRef,
-    entity_index,
+    locate,
     normalized_ip,
-    resolve,
 )
 from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
-from sleuth.correlate.lineage import credential_links, with_usage
+from sleuth.correlate.lineage import links_for
 from sleuth.errors import NotFoundError
 from sleuth.netaddr import is_external, parse_ip
 
@@ -112,7 +111,7 @@ def investigate(
         window[1],
         window[0] - timedelta(days=config.baseline_days if baseline_days is None else baseline_days),
     )
-    links = with_usage(credential_links(dataset.events), dataset.events)
+    links = links_for(dataset, config)
     incident = gather(dataset, seeds, window, links, finding_entities, findings)
     related = ind.related_findings(findings, finding_entities, incident, window)
     related_groups = [g for g in groups if set(g.finding_ids) & set(related["finding_id"].to_list())]
@@ -174,9 +173,8 @@ def _target(dataset, target, findings, finding_entities, groups: list[Group], co
         seeds = _refs(chosen.entity_rows)
         span = scope or (chosen.first_seen, chosen.last_seen + timedelta(seconds=1))
         return seeds, span, {"kind": "group", "id": chosen.id, "type": "FindingGroup", "title": chosen.title}
-    index = entity_index(dataset.events, dataset.frames["flows"], dataset.frames["finding_entities"])
     try:
-        entity = resolve(text, index)
+        entity = locate(text, dataset.events, dataset.frames["flows"], dataset.frames["finding_entities"])
     except NotFoundError as exc:
         raise NotFoundError(
             f"{target!r} is no finding id, finding group id or entity in the data", exc.fix or ""

@@ -222,3 +222,13 @@ def chains(links: pl.DataFrame) -> list[list[dict]]:
         if len(chain) > 1 or row["cross_account"]:
             result.append(chain)
     return sorted(result, key=lambda c: (-len(c), c[0]["time"]))
+
+
+def links_for(dataset, config) -> pl.DataFrame:
+    """`credential_links` of the dataset's events with their usage, cached beside a case store."""
+    from sleuth.derived import cached_frames
+
+    def compute() -> dict[str, pl.DataFrame]:
+        return {"links": with_usage(credential_links(dataset.events), dataset.events)}
+
+    return cached_frames(dataset, config, "lineage", compute)["links"]

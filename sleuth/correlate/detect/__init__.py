@@ -364,9 +364,27 @@ def add_findings(dataset, detections: Detections):
     return dataclasses.replace(dataset, frames=frames)
 
 
+def cached_detect(dataset, config: Config, geo: Any = None, intel: Any = None) -> Detections:
+    """`detect`, cached beside a case store (sleuth.derived): the second question about a case does
+    not run the detections again. A cached answer carries no per-detection timings or warnings."""
+    from sleuth.derived import cached_frames, enrichment_identity
+
+    ran: list[Detections] = []
+
+    def compute() -> dict[str, pl.DataFrame]:
+        ran.append(detect(dataset, config, geo, intel))
+        return {"findings": ran[0].findings, "entities": ran[0].finding_entities}
+
+    frames = cached_frames(dataset, config, "detections", compute, enrichment_identity(geo, intel))
+    if ran:
+        return ran[0]
+    counts = dict(frames["findings"].group_by(pl.col("type").str.extract(r"/(.+)$")).len().iter_rows())
+    return Detections(frames["findings"], frames["entities"], counts)
+
+
 def with_detections(dataset, config: Config, geo: Any = None, intel: Any = None):
     """The dataset whose frames["findings"] and ["finding_entities"] hold GuardDuty's and sleuth's findings."""
-    return add_findings(dataset, detect(dataset, config, geo, intel))
+    return add_findings(dataset, cached_detect(dataset, config, geo, intel))
 
 
 # ---------------------------------------------------------------------------------------------
