@@ -34,6 +34,9 @@ def test_quick_start_is_two_commands():
 def test_readme_command_runs(args, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     args = [str(tmp_path / "case") if a == "case" else a for a in args]
+    # Files a command writes (-o) go to the test's folder, never into the checkout.
+    args = [str(tmp_path / a) if i and args[i - 1] in ("-o", "--output") and a != str(tmp_path / "case") else a
+            for i, a in enumerate(args)]  # fmt: skip
     if args[0] != "ingest" and str(tmp_path / "case") in args:
         run_cli(["ingest", "-q", "-s", "fixtures/incident", "-o", tmp_path / "case"])
     result = run_cli(args)

@@ -50,24 +50,34 @@ _NAME = pl.col("principal").str.extract(r"([^/]+)$", 1)
 _ROLE_ASKED = pl.col("request").str.json_path_match("$.roleArn").str.extract(r":role/(?:.*/)?([^/]+)$", 1)
 
 
+def _with_call(rows: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """`rows` with `_call` (service:action:role asked) and `_asked`: the request is read only for AssumeRole."""
+    assume = rows.filter(pl.col("action") == "AssumeRole")
+    assume = assume.with_columns(request=events.get_column("request").gather(assume["_row"]))
+    rows = pl.concat(
+        [rows.filter(pl.col("action") != "AssumeRole"), assume.with_columns(_asked=_ROLE_ASKED).drop("request")],
+        how="diagonal",
+    )
+    call = [pl.col("service"), pl.lit(":"), pl.col("action"), pl.lit(":"), pl.col("_asked").fill_null("")]
+    return rows.with_columns(_call=pl.concat_str(call))
+
+
 def run(context: Context) -> pl.DataFrame:
     window = timedelta(hours=context.config.escalation_window_hours)
     events = context.events.lazy().with_row_index("_row").filter(c.is_actor())
     keys = ["principal", "service", "action"]
-    base = events.select("_row", *keys, "account", "time", "error_code", "request")
-    call = pl.concat_str([pl.col("service"), pl.lit(":"), pl.col("action"), pl.lit(":"), _ROLE_ASKED.fill_null("")])
-    failures = base.filter(DENIED).with_columns(_call=call, _asked=_ROLE_ASKED).collect()
+    narrow = events.select("_row", *keys, "account", "time", "error_code")
+    failures = narrow.filter(DENIED).collect()
     if failures.is_empty():
         return empty_hits()
-    # Successes of the refused calls (the request is parsed for these only: AssumeRole names its role).
-    allowed = base.filter(pl.col("error_code").is_null()).join(
+    failures = _with_call(failures, context.events)
+    allowed = narrow.filter(pl.col("error_code").is_null()).join(
         failures.lazy().select(keys).unique(), on=keys, how="semi"
     )
-    allowed = allowed.with_columns(_call=call).join(failures.lazy().select("principal", "_call").unique(),
-                                                   on=["principal", "_call"], how="semi")  # fmt: skip
+    allowed = _with_call(allowed.collect(), context.events)
+    allowed = allowed.join(failures.select("principal", "_call").unique(), on=["principal", "_call"], how="semi")
     # The first success after each refusal, within the window, if the call had never succeeded before it
     # (a call that worked earlier was refused for a passing reason, not for want of a permission).
-    allowed = allowed.collect()
     first = allowed.group_by("principal", "_call").agg(_first=pl.col("time").min())
     pairs = (
         allowed.join(first, on=["principal", "_call"])
