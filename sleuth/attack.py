@@ -35,6 +35,14 @@ ATTACK_TACTICS: tuple[str, ...] = (
     "Stealth",
     "Defense Impairment",
 )
+# Detective's tactic chain, left to right (the order of a finding group's tactics): ATT&CK v19's
+# split of Defense Evasion takes its place, and the tactics before Initial Access come first.
+KILL_CHAIN: tuple[str, ...] = (
+    *ATTACK_TACTICS[: ATTACK_TACTICS.index("Defense Evasion") + 1],
+    "Stealth",
+    "Defense Impairment",
+    *ATTACK_TACTICS[ATTACK_TACTICS.index("Defense Evasion") + 1 : ATTACK_TACTICS.index("Stealth")],
+)
 _TACTIC_IDS = {
     "TA0043": "Reconnaissance",
     "TA0042": "Resource Development",

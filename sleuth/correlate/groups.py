@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from sleuth.attack import KILL_CHAIN
 from sleuth.config import Config
 from sleuth.netaddr import is_external, parse_ip
 from sleuth.severity import severity_label
@@ -37,32 +38,10 @@ LINKING_TYPES = ("AccessKey", "AwsRoleSession", "AwsUser", "AwsRole", "Federated
                  "IpAddress")  # fmt: skip
 _NAMESPACE = uuid.UUID("5b0c8f2e-4c1d-4a7e-9f3a-7d1e2c9b6a10")
 
-# Detective's tactic chain, left to right; ATT&CK v19's split of Defense Evasion sits in its place,
-# and tactics before Initial Access come first.
-CHAIN = (
-    "Reconnaissance",
-    "Resource Development",
-    "Initial Access",
-    "Execution",
-    "Persistence",
-    "Privilege Escalation",
-    "Defense Evasion",
-    "Stealth",
-    "Defense Impairment",
-    "Credential Access",
-    "Discovery",
-    "Lateral Movement",
-    "Collection",
-    "Command and Control",
-    "Exfiltration",
-    "Impact",
-)
-
-
 def tactic_chain(tactics: list[str]) -> list[str]:
     """Distinct tactics in kill-chain order; unknown ones at the end as written, then `Other`."""
-    known = [t for t in CHAIN if t in tactics]
-    unknown = sorted({t for t in tactics if t and t not in CHAIN})
+    known = [t for t in KILL_CHAIN if t in tactics]
+    unknown = sorted({t for t in tactics if t and t not in KILL_CHAIN})
     return known + unknown
 
 

@@ -45,6 +45,23 @@ _CONDITIONS = {
 }
 
 
+# IAM calls that give an attacker a way back in (users, keys, passwords, policies, trust).
+IAM_PERSISTENCE = {
+    "CreateUser",
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "AttachUserPolicy",
+    "AttachRolePolicy",
+    "PutUserPolicy",
+    "PutRolePolicy",
+    "UpdateAssumeRolePolicy",
+    "CreatePolicyVersion",
+    "AddUserToGroup",
+    "CreateRole",
+}
+
+
 @cache
 def table() -> dict:
     """The shipped table, validated: every step names a known kind, every prevention a known condition."""
@@ -300,7 +317,7 @@ def _evidence(incident, indicators: list[dict], related: pl.DataFrame) -> dict[s
     if "InstanceCredentialExfiltration" in types or "instance-credentials" in types:
         found["instance_credentials"] = [{}]
     persistence = sorted(
-        set(events.filter(pl.col("error_code").is_null() & pl.col("action").is_in(list(_IAM_PERSISTENCE)))["action"])
+        set(events.filter(pl.col("error_code").is_null() & pl.col("action").is_in(list(IAM_PERSISTENCE)))["action"])
     )
     if persistence:
         found["iam_persistence"] = [{"actions": ", ".join(persistence)}]
@@ -329,18 +346,3 @@ def _evidence(incident, indicators: list[dict], related: pl.DataFrame) -> dict[s
     if flagged:
         found["flagged_ip"] = [{"ips": ", ".join(flagged)}]
     return found
-
-
-_IAM_PERSISTENCE = {
-    "CreateUser",
-    "CreateAccessKey",
-    "CreateLoginProfile",
-    "UpdateLoginProfile",
-    "AttachUserPolicy",
-    "AttachRolePolicy",
-    "PutUserPolicy",
-    "PutRolePolicy",
-    "UpdateAssumeRolePolicy",
-    "CreatePolicyVersion",
-    "AddUserToGroup",
-}

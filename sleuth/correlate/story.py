@@ -8,24 +8,11 @@ from collections import Counter
 import polars as pl
 
 from sleuth.correlate.entities import failed, normalized_ip
+from sleuth.correlate.remediation import IAM_PERSISTENCE
 from sleuth.severity import severity_label
 
 _FOLD_MIN = 3  # read-only successes repeated at least this often become one timeline row
 _TIMELINE_MAX = 200
-_PERSISTENCE = {
-    "CreateUser",
-    "CreateAccessKey",
-    "CreateLoginProfile",
-    "UpdateLoginProfile",
-    "AttachUserPolicy",
-    "AttachRolePolicy",
-    "PutUserPolicy",
-    "PutRolePolicy",
-    "UpdateAssumeRolePolicy",
-    "CreateRole",
-    "AddUserToGroup",
-    "CreatePolicyVersion",
-}
 
 
 def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[float, list[str]]:
@@ -49,7 +36,7 @@ def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[f
         raise_to(7.5, "logging or monitoring was turned off")
     elif tampering:
         raise_to(5.0, "logging or monitoring tampering was attempted")
-    persistence = [i for i in ttps if i["api_name"].split(":")[-1] in _PERSISTENCE]
+    persistence = [i for i in ttps if i["api_name"].split(":")[-1] in IAM_PERSISTENCE]
     if persistence:
         raise_to(
             7.0,
@@ -106,9 +93,7 @@ def first_intrusion(incident) -> dict | None:
         success = source.filter((pl.col("action") == "ConsoleLogin") & ~pl.col("_failed"))
         if len(success):
             entry = success.sort("time").row(0, named=True)
-    failures = source.filter(
-        (pl.col("action") == "ConsoleLogin") & failed() & (pl.col("time") <= entry["time"])
-    )
+    failures = source.filter((pl.col("action") == "ConsoleLogin") & failed() & (pl.col("time") <= entry["time"]))
     return {
         "time": first["time"],
         "event_id": first["event_id"],
