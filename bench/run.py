@@ -177,9 +177,9 @@ def main():
 
 
 def case_stats(case):
-    """A case store's size: events (from its manifest), Parquet files and bytes."""
+    """A case store's size: events (from its manifest), Parquet files and bytes (not its derived/ caches)."""
     manifest = json.loads((Path(case) / "manifest.json").read_text())
-    files = list(Path(case).rglob("*.parquet"))
+    files = [f for f in Path(case).rglob("*.parquet") if "derived" not in f.relative_to(case).parts]
     return {"path": str(case), "case": True, "records": manifest["totals"]["kept"], "files": len(files),
             "bytes_parquet": sum(f.stat().st_size for f in files), "time_range": manifest.get("time_range")}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import polars as pl
@@ -10,6 +11,13 @@ from sleuth.correlate.baseline import Scope, api_name, bucket_every
 from sleuth.correlate.entities import failed, normalized_ip
 
 GEO_COLUMNS = ("ip_kind", "country_code", "country", "asn", "aso", "city", "latitude", "longitude", "location")
+
+
+def warm_geo(geo) -> None:
+    """Load the resolver's data in a background thread (~0.2 s of Python that would otherwise wait for
+    the first lookup), while polars, which releases the GIL, reads the data."""
+    if geo is not None:
+        threading.Thread(target=geo.lookup, args=("1.1.1.1",), daemon=True).start()
 
 
 def with_geo(frame: pl.DataFrame, geo, ip_column: str = "ip") -> pl.DataFrame:

@@ -78,8 +78,8 @@ def resolve_scope(
 ) -> Scope:
     """The scope given, or the last `scope_hours` up to the data's last record; then its baseline."""
     days = config.baseline_days if baseline_days is None else baseline_days
-    if scope is None:
-        end = (data_end or datetime.now(UTC)) + timedelta(microseconds=1)
+    if scope is None:  # up to the next whole second after the last record: it is inside (the end is exclusive)
+        end = (data_end or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
         scope = (end - timedelta(hours=config.scope_hours), end)
     start, end = scope
     return Scope(start, end, start - timedelta(days=days))

@@ -389,10 +389,11 @@ def locate(
     flows: pl.LazyFrame | None = None,
     finding_entities: pl.LazyFrame | None = None,
 ) -> EntityRef:
-    """`resolve` without indexing every entity of the data: only the records that hold one of the ids
-    `text` may stand for, or a principal or session whose name contains it, are indexed (one pass);
-    the whole index is built only to list the closest ids when nothing matches. The records kept are
-    every record of the entities `resolve` could pick, so the answer is the same."""
+    """`resolve` without indexing every entity of the data. First only the records that hold one of the
+    ids `text` may stand for are indexed (exact ids: cheap equality tests); when none is found, those
+    with a principal or session whose name contains it (names); the whole index is built only to list
+    the closest ids when nothing matches. Each stage indexes every record of the entities it can find,
+    so the answer is `resolve`'s."""
     kind, given = _one_entity(text)
     forms = _id_forms(given)
 
@@ -403,25 +404,29 @@ def locate(
         return column.str.contains_any(forms, ascii_case_insensitive=True).fill_null(False)
 
     columns = ["principal", "session", "access_key", "user_agent", "account", "src_ip"]
-    keep = pl.any_horizontal([equal(pl.col(name)) for name in columns])
-    keep = keep | pl.col("resources").list.eval(pl.element().is_in(_resource_forms(forms))).list.any()
+    exact = pl.any_horizontal([equal(pl.col(name)) for name in columns])
+    exact = exact | pl.col("resources").list.eval(pl.element().is_in(_resource_forms(forms))).list.any()
     if _INSTANCE.match(given):
-        keep = keep | events_of(EntityRef("Ec2Instance", given))
+        exact = exact | events_of(EntityRef("Ec2Instance", given))
     if _PRINCIPAL_ID.match(given):
-        keep = keep | pl.col("session").str.starts_with(given + ":")
+        exact = exact | pl.col("session").str.starts_with(given + ":")
     address = parse_ip(given)
     if address is not None:
-        keep = keep | address_is(pl.col("src_ip"), str(address))
+        exact = exact | address_is(pl.col("src_ip"), str(address))
     # Names (_by_name): principals and sessions, also those only seen as resources (a role assumed).
-    keep = keep | mentions(pl.col("principal")) | mentions(pl.col("session"))
-    keep = keep | pl.col("resources").list.eval(mentions(pl.element())).list.any()
+    named = mentions(pl.col("principal")) | mentions(pl.col("session"))
+    named = named | pl.col("resources").list.eval(mentions(pl.element())).list.any()
     ends = ("instance_id", "src_addr", "dst_addr")
-    index = entity_index(
-        events.filter(keep.fill_null(False)),
-        None if flows is None else flows.filter(pl.any_horizontal([equal(pl.col(c)) for c in ends])),
-        None if finding_entities is None else finding_entities.filter(equal(pl.col("entity_id"))),
-    )
-    return _chosen(given, _candidates(given, index, kind), lambda: entity_index(events, flows, finding_entities))
+    exact_flows = None if flows is None else flows.filter(pl.any_horizontal([equal(pl.col(c)) for c in ends]))
+    named_by_findings = None if finding_entities is None else finding_entities.filter(equal(pl.col("entity_id")))
+    candidates: list[EntityRef] = []
+    # Names are principals' and sessions': the second stage needs no flows nor findings.
+    for keep, in_flows, in_findings in ((exact, exact_flows, named_by_findings), (named, None, None)):
+        rows = indexed_columns(events.filter(keep.fill_null(False))).collect().lazy()  # read once for every part
+        candidates = _candidates(given, entity_index(rows, in_flows, in_findings), kind)
+        if candidates:
+            break
+    return _chosen(given, candidates, lambda: entity_index(events, flows, finding_entities))
 
 
 def address_is(column: pl.Expr, address: str) -> pl.Expr:

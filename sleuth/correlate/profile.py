@@ -60,6 +60,7 @@ def build_profile(
     baseline_days: int | None = None,
 ) -> Profile:
     """The profile of the entity `target` names (see entities.resolve) over the scope window."""
+    act.warm_geo(geo)
     flows = dataset.frames["flows"]
     entity = locate(target, dataset.events, flows, dataset.frames["finding_entities"])
     window = resolve_scope(_last_time(dataset), config, scope, baseline_days)
@@ -118,29 +119,25 @@ def _first(row: pl.DataFrame) -> datetime | None:
 
 def _lineage_events(events: pl.LazyFrame, entity: EntityRef, own: pl.DataFrame) -> pl.LazyFrame:
     """The events credential lineage needs for this entity (a superset; _resource_interaction picks):
-    its own, those of its sessions and keys, and the events that issued it or created it: AssumeRole
-    of a role (its ARN in the request), CreateAccessKey / CreateUser / CreateRole (the name in the
-    request), the issuing of a key or session (in the response); and every RunInstances (for
-    instance_launches). Only the columns lineage reads, request and response only where it reads them."""
+    the credential-issuing events made by it, its sessions or keys, or that name it (AssumeRole of a
+    role: its ARN in the request; CreateAccessKey / CreateUser / CreateRole: the name in the request;
+    the issuing of a key or session: in the response); a principal's own events (the keys it used
+    after a console sign-in); and every RunInstances (for instance_launches). Only the columns lineage
+    reads, request and response only where it reads them."""
     sessions = own["session"].drop_nulls().unique().implode()
     keys = own["access_key"].drop_nulls().unique().implode()
-    condition = pl.col("principal") == entity.id
-    condition = condition | pl.col("session").is_in(sessions) | pl.col("access_key").is_in(keys)
-    named = re.search(r":(?:user|role)/(?:.*/)?([^/]+)$", entity.id)
-    in_request = [entity.id, named.group(1)] if entity.type in ("AwsUser", "AwsRole") and named else []
-    in_response = [entity.id] if entity.type in ("AccessKey", "AwsRoleSession", "FederatedUser") else []
     actions = [*ISSUING, "CreateUser", "CreateRole"]
-    if in_request:
-        condition = condition | (
-            pl.col("action").is_in(actions) & pl.col("request").str.contains_any(in_request).fill_null(False)
-        )
-    if in_response:
-        condition = condition | (
-            pl.col("action").is_in(actions) & pl.col("response").str.contains_any(in_response).fill_null(False)
-        )
-    if entity.type in ("AwsRoleSession", "AccessKey"):  # their principal's console sign-ins
+    by_it = (pl.col("principal") == entity.id) | pl.col("session").is_in(sessions) | pl.col("access_key").is_in(keys)
+    named = re.search(r":(?:user|role)/(?:.*/)?([^/]+)$", entity.id)
+    if entity.type in ("AwsUser", "AwsRole") and named:
+        by_it = by_it | pl.col("request").str.contains_any([entity.id, named.group(1)]).fill_null(False)
+    if entity.type in ("AccessKey", "AwsRoleSession", "FederatedUser"):
+        by_it = by_it | pl.col("response").str.contains_any([entity.id]).fill_null(False)
+    condition = (pl.col("action").is_in(actions) & by_it) | (pl.col("action") == "RunInstances")
+    if entity.type in PRINCIPAL_TYPES:
+        condition = condition | (pl.col("principal") == entity.id)
+    if entity.type in ("AwsRoleSession", "AccessKey"):  # their principal's console sign-ins and keys
         condition = condition | pl.col("principal").is_in(own["principal"].drop_nulls().unique().implode())
-    condition = condition | (pl.col("action") == "RunInstances")
     needed = pl.col("action").is_in([*actions, "RunInstances"])
     columns = ["time", "event_id", "account", "principal", "session", "access_key", "src_ip", "action", "error_code"]
     return (

@@ -36,6 +36,7 @@ def build_summary(
     scope: tuple[datetime, datetime] | None = None,
     baseline_days: int | None = None,
 ) -> Summary:
+    act.warm_geo(geo)
     ends = [e for e in (data_end(dataset.events), data_end(dataset.frames["flows"], "start")) if e is not None]
     window = resolve_scope(max(ends) if ends else None, config, scope, baseline_days)
     scoped = dataset.events.filter(window.in_scope())

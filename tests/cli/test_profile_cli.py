@@ -97,14 +97,14 @@ def test_summary_json():
     assert data["schema"] == "sleuth/summary/v1"
     assert set(data) >= {"scope", "baseline", "totals", "busiest", "most_failures", "flow_volume",
                          "new_geolocations", "findings"}  # fmt: skip
-    assert data["scope"]["end"] == "2026-03-03T16:36:45.000001Z"  # the last 24 h of the data, its last record in
+    assert data["scope"]["end"] == "2026-03-03T16:36:46Z"  # the last 24 h of the data, its last record in
     assert data["busiest"][0]["id"] == ALICE and data["busiest"][0]["failure"] == 2
     assert data["totals"]["events"] == 35 and data["totals"]["failures"] == 2
 
 
 def test_summary_baseline_days():
     data = json.loads(run_cli(["summary", "-s", INCIDENT, "--baseline-days", "1", "-f", "json"]).stdout)
-    assert data["baseline"] == {"start": "2026-03-01T16:36:45.000001Z", "end": data["scope"]["start"]}
+    assert data["baseline"] == {"start": "2026-03-01T16:36:46Z", "end": data["scope"]["start"]}
 
 
 def test_search_entity_wildcard():

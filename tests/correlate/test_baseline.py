@@ -275,7 +275,9 @@ def test_parse_scope_errors(text, says):
 def test_resolve_scope_defaults_to_the_last_24_hours_of_the_data():
     last = datetime(2023, 7, 10, 12, 37, 50, tzinfo=UTC)
     scope = resolve_scope(last, Config())
-    assert scope.end == last + timedelta(microseconds=1)  # the last record is inside (the end is exclusive)
+    assert scope.end == last + timedelta(seconds=1)  # the last record is inside (the end is exclusive)
+    fraction = resolve_scope(last + timedelta(microseconds=999_999), Config())
+    assert fraction.end == scope.end  # a whole second, whatever the last record's fraction
     assert scope.end - scope.start == timedelta(hours=24)
     assert scope.start - scope.baseline_start == timedelta(days=45)
     assert scope.baseline_end == scope.start
