@@ -229,7 +229,10 @@ def entity_index(
         frames.append(_flow_entities(flows, where))
     if finding_entities is not None:
         frames.append(_finding_entities(finding_entities, where))
-    return pl.concat(frames, how="vertical_relaxed").sort("entity_type", "entity_id")
+    if len(frames) == 1:
+        return frames[0].sort("entity_type", "entity_id")
+    # One row per entity, whichever of events, flows and findings saw it.
+    return merge_index(pl.concat(frames, how="vertical_relaxed")).sort("entity_type", "entity_id")
 
 
 def _flow_entities(flows: pl.LazyFrame, where: Callable[[pl.Expr], pl.Expr] | None = None) -> pl.DataFrame:

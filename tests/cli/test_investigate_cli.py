@@ -6,15 +6,16 @@ import json
 
 import pytest
 
-from tests.conftest import INCIDENT, check_golden, run_cli
+from tests.conftest import INCIDENT, ROOT, check_golden, run_cli
 
 FIXED = {"SOURCE_DATE_EPOCH": "1767225600"}  # the run's time in reports: fixed for golden files
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
-def test_investigation_golden(fmt, update_golden):
-    result = run_cli(["investigate", "-s", INCIDENT, "alice", "-f", fmt], env=FIXED)
-    check_golden(f"investigate-alice.{fmt}", result.stdout.replace(str(INCIDENT), "<fixtures>/incident"), update_golden)
+def test_investigation_golden(fmt, update_golden, monkeypatch):
+    monkeypatch.chdir(ROOT)  # input paths as given (relative): the same text in every checkout
+    result = run_cli(["investigate", "-s", "fixtures/incident", "alice", "-f", fmt], env=FIXED)
+    check_golden(f"investigate-alice.{fmt}", result.stdout, update_golden)
 
 
 def test_json_contract_has_the_handbook_keys():
