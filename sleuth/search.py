@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from sleuth.correlate.entities import failed
 from sleuth.dataset import Dataset
 from sleuth.errors import UsageError
 from sleuth.netaddr import parse_network
@@ -51,7 +52,7 @@ def _conditions(dataset: Dataset, where: EventFilter) -> list[pl.Expr]:
     if where.access_key:
         conditions.append(_any(text_matches(pl.col("access_key"), k) for k in where.access_key))
     if where.errors:
-        conditions.append(pl.col("error_code").is_not_null())
+        conditions.append(failed())  # an error code, or a failed console sign-in (which has none)
     if where.ip:
         conditions.append(pl.col("src_ip").is_in(_matching_ips(dataset, where.ip)))
     return conditions

@@ -26,8 +26,12 @@ The account itself, and addresses, user agents, buckets or keys used by at least
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import polars as pl
+
+if TYPE_CHECKING:  # networkx loads in ~0.1 s: imported where a graph is built
+    import networkx as nx
 
 from sleuth.config import Config
 from sleuth.correlate.entities import (
@@ -163,6 +167,8 @@ def build_graph(
         frames.append(flow_edges(flows))
     if findings is not None and finding_entities is not None:
         frames.append(finding_edges(findings, finding_entities))
+    import networkx as nx
+
     graph = nx.MultiDiGraph()
     for frame in frames:
         add_edges(graph, frame)

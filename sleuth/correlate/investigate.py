@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import polars as pl
+
+if TYPE_CHECKING:  # networkx loads in ~0.1 s: imported where a graph is built
+    import networkx as nx
 
 from sleuth import __version__
 from sleuth.config import Config
@@ -395,6 +398,8 @@ _GRAPH_MAX = 40
 
 def incident_graph(incident: Incident, related: pl.DataFrame, finding_entities: pl.DataFrame) -> nx.MultiDiGraph:
     """Identities, keys, addresses, instances and findings of the incident, and how they connect."""
+    import networkx as nx
+
     from sleuth.correlate.graph import add_edges, finding_edges
 
     graph = nx.MultiDiGraph()

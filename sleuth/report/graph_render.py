@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from sleuth.report import escape
+
+if TYPE_CHECKING:  # networkx loads in ~0.1 s: only the commands that draw a graph pay for it
+    import networkx as nx
 
 _SHAPES = {"Finding": ("{{", "}}"), "IpAddress": ("([", "])"), "AccessKey": ("[/", "/]")}
 
@@ -95,6 +97,8 @@ def as_dot(graph: nx.MultiDiGraph, name: str = "incident") -> str:
 
 def as_graphml(graph: nx.MultiDiGraph) -> str:
     """GraphML with string, number and boolean attributes (times as ISO 8601, lists joined)."""
+    import networkx as nx
+
     clean = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
         clean.add_node(escape.visible(str(node)), **{k: _graphml_value(v) for k, v in data.items() if v is not None})

@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 import polars as pl
 
+from sleuth.correlate.entities import failed
+
 # A JSON key, in plain or escaped (policy-inside-a-string) form, and a quote of either form.
 _Q = r'\\?"'
 
@@ -36,7 +38,7 @@ def _text(column: str, pattern: str) -> pl.Expr:
 
 def failed_expr() -> pl.Expr:
     """The call did not succeed: an error code, or a console sign-in that failed (which has none)."""
-    return pl.col("error_code").is_not_null() | _text("response", _key("ConsoleLogin") + _Q + "Failure")
+    return failed()
 
 
 def succeeded_expr() -> pl.Expr:
