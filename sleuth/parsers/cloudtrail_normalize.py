@@ -33,7 +33,9 @@ def normalize(raw: pl.DataFrame, results: dict[str, ParseResult], max_depth: int
         _blank_to_null(identity.struct.field("arn")).alias("actor_arn"),
         _principal(identity).alias("principal"),
         _session(identity).alias("session"),
-        _blank_to_null(identity.struct.field("accessKeyId")).alias("access_key"),
+        pl.coalesce(
+            _blank_to_null(identity.struct.field("accessKeyId")), _blank_to_null(identity.struct.field("accesskeyid"))
+        ).alias("access_key"),
         _user_name(identity).alias("user_name"),
         pl.col("sourceIPAddress").alias("src_ip"),
         pl.col("userAgent").alias("user_agent"),

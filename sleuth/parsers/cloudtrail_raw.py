@@ -17,6 +17,7 @@ _IDENTITY = pl.Struct(
         "arn": _S,
         "accountId": _S,
         "accessKeyId": _S,
+        "accesskeyid": _S,  # hand-written samples (and some converters) spell it in lower case
         "userName": _S,
         "invokedBy": _S,
         "identityProvider": _S,

@@ -99,6 +99,14 @@ def test_iam_user():
     )
 
 
+def test_an_access_key_spelt_in_lower_case_is_read():
+    """Hand-written samples (the panther scenario among them) write userIdentity.accesskeyid."""
+    identity = {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/x", "accesskeyid": "AKIALOWER"}
+    assert one(identity)["access_key"] == "AKIALOWER"
+    pretty = json.dumps({"Records": [record(identity)]}, indent=2)  # the exact path, too
+    assert parse(pretty).frames["events"]["access_key"].to_list() == ["AKIALOWER"]
+
+
 def test_assumed_role_resolves_to_the_role_with_its_path():
     identity = {
         "type": "AssumedRole",
