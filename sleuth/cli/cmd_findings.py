@@ -2,7 +2,7 @@ import click
 
 from sleuth.cli.options import common_options, make_run, output_options
 from sleuth.cli.output import emit, finish, progress_bar, warn
-from sleuth.correlate.detect import Lazy, add_findings, detect
+from sleuth.correlate.detect import Lazy, add_findings, cached_detect
 from sleuth.dataset import open_dataset
 from sleuth.findings import FindingFilter, check_threshold, list_findings, parse_severity
 from sleuth.report.views import findings_document
@@ -29,7 +29,7 @@ def command(fmt, output, force, min_severity, types, entities, producers, limit,
         dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
     warn(run, dataset.warnings)
     if not no_detections and (not producers or "sleuth" in {p.lower() for p in producers}):
-        detections = detect(dataset, run.config, geo=Lazy(run.geo), intel=Lazy(run.intel))
+        detections = cached_detect(dataset, run.config, geo=Lazy(run.geo), intel=Lazy(run.intel))
         warn(run, detections.warnings)
         dataset = add_findings(dataset, detections)
     result = list_findings(dataset, where)

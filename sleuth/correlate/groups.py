@@ -114,12 +114,16 @@ def _automation(finding_entities: pl.DataFrame, config: Config) -> set[str]:
 
 
 def _touching(links: pl.DataFrame | None, pairs: pl.DataFrame) -> pl.DataFrame | None:
-    """The credential links that involve an entity some finding names (the others link nothing)."""
+    """The credential links that can join findings: those whose credentials (key, session, user)
+    some finding names, and those that issued a session which went on to issue more (a role chain).
+    Any other link only adds an identity no finding names, which changes no group."""
     if links is None or links.is_empty():
         return links
-    ids = pairs["key"].str.splitn(":", 2).struct.field("field_1").unique().implode()
-    columns = ["caller", "caller_session", "issued_key", "issued_session", "issued_to"]
-    return links.filter(pl.any_horizontal([pl.col(c).is_in(ids) for c in columns]).fill_null(False))
+    named = pairs["key"].str.splitn(":", 2).struct.field("field_1").unique().implode()
+    chained = links["caller_session"].drop_nulls().unique().implode()
+    issued = ["issued_key", "issued_session", "issued_to"]
+    keep = pl.any_horizontal([pl.col(c).is_in(named) for c in issued]) | pl.col("issued_session").is_in(chained)
+    return links.filter(keep.fill_null(False)).unique(["caller", "caller_session", *issued, "kind"])
 
 
 def _lineage_identities(links: pl.DataFrame | None) -> _UnionFind:
