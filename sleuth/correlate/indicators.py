@@ -40,8 +40,9 @@ def all_indicators(dataset, incident, scope: Scope, config: Config, geo, intel, 
     indicators += ttp_observed(incident)
     indicators += impossible_travel(related)
     indicators += flagged_addresses(incident, intel)
-    indicators += new_behaviour(dataset, incident, scope, geo)
-    indicators += volume_spikes(dataset, incident, scope, config)
+    history = identity_history(dataset, incident, scope)
+    indicators += new_behaviour(dataset, incident, scope, geo, history)
+    indicators += volume_spikes(incident, scope, config, history)
     indicators += [
         {
             "type": "RELATED_FINDING",
@@ -174,20 +175,24 @@ def flagged_addresses(incident, intel) -> list[dict]:
     return out
 
 
-def new_behaviour(dataset, incident, scope: Scope, geo) -> list[dict]:
-    """NEW_GEOLOCATION, NEW_ASO, NEW_USER_AGENT and NEW_API_CALL for the incident's identities."""
-    if incident.events.is_empty():
-        return []
+def identity_history(dataset, incident, scope: Scope) -> pl.DataFrame:
+    """The calls (activity.calls columns only) of the incident's identities, baseline and scope."""
     window = (pl.col("time") >= scope.baseline_start) & (pl.col("time") < scope.end)
     identities = pl.any_horizontal(
         pl.col("principal").is_in(list(incident.principals)),
         pl.col("session").is_in(list(incident.sessions)),
         pl.col("access_key").is_in(list(incident.keys)),
     ).fill_null(False)
-    history = dataset.events.filter(window & identities).collect()
+    return act.calls(dataset.events.filter(window & identities)).collect()
+
+
+def new_behaviour(dataset, incident, scope: Scope, geo, history: pl.DataFrame) -> list[dict]:
+    """NEW_GEOLOCATION, NEW_ASO, NEW_USER_AGENT and NEW_API_CALL for the incident's identities."""
+    if incident.events.is_empty():
+        return []
     if history.is_empty():
-        history = incident.events
-    sets = newly_observed_sets(dataset, act.calls(history), scope, geo)
+        history = act.calls(incident.events)
+    sets = newly_observed_sets(dataset, history, scope, geo)
     out: list[dict] = []
     kinds = {
         "geolocations": ("NEW_GEOLOCATION", "location"),
@@ -210,12 +215,10 @@ def new_behaviour(dataset, incident, scope: Scope, geo) -> list[dict]:
     return out
 
 
-def volume_spikes(dataset, incident, scope: Scope, config: Config) -> list[dict]:
+def volume_spikes(incident, scope: Scope, config: Config, history: pl.DataFrame) -> list[dict]:
     """INCREASED_API_VOLUME and FAILED_CALL_SPIKE against the identities' own baseline."""
     if not incident.principals:
         return []
-    window = (pl.col("time") >= scope.baseline_start) & (pl.col("time") < scope.end)
-    history = act.calls(dataset.events.filter(window & pl.col("principal").is_in(list(incident.principals))).collect())
     out = []
     for kind, frame in (("INCREASED_API_VOLUME", history), ("FAILED_CALL_SPIKE", history.filter(pl.col("failed")))):
         for row in spikes(frame, scope, config, ["api"]).iter_rows(named=True):
