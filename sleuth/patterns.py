@@ -17,7 +17,8 @@ def has_wildcard(pattern: str) -> bool:
 
 
 def wildcard_regex(pattern: str) -> str:
-    """`Put*Policy` -> `(?i)^Put.*Policy$`; every other character is literal."""
+    """`Put*Policy` -> `(?is)^Put.*Policy$`; every other character is literal. `s`: a wildcard matches a
+    line break too, so a name with a newline in it (written by an attacker) cannot hide from `*`."""
     parts = []
     for char in pattern:
         if char == "*":
@@ -26,7 +27,7 @@ def wildcard_regex(pattern: str) -> str:
             parts.append(".")
         else:
             parts.append(re.escape(char))
-    return "(?i)^" + "".join(parts) + "$"
+    return "(?is)^" + "".join(parts) + "$"
 
 
 def text_matches(column: pl.Expr, pattern: str) -> pl.Expr:

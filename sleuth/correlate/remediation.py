@@ -198,7 +198,7 @@ def _created_users(events: pl.DataFrame) -> set[str]:
 def _key_owners(events: pl.DataFrame, links: pl.DataFrame) -> dict[str, str]:
     owners: dict[str, str] = {}
     if not events.is_empty():
-        for key, principal in events.select("access_key", "principal").unique().iter_rows():
+        for key, principal in events.select("access_key", "principal").unique(maintain_order=True).iter_rows():
             if key and principal:
                 owners.setdefault(key, principal)
     for key, owner in links.select("issued_key", "issued_to").iter_rows():

@@ -20,8 +20,9 @@ class Section:
     empty: str = "none"
     note: str | None = None
     limits: dict[str, int] = field(default_factory=dict)  # terminal: longest cell per column
-    # table: rows under columns. text: `body` as paragraphs. diagram: `body` as a Mermaid block in
-    # markdown, as plain lines in the terminal. details: a table folded under <details> in markdown.
+    # table: rows under columns. text: `body` as one paragraph (a line break in it, which may come from
+    # a log, is shown escaped). diagram: `body` as a Mermaid block in markdown, as plain lines in the
+    # terminal. details: a table folded under <details> in markdown.
     kind: str = "table"
     body: str | None = None
 

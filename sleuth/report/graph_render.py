@@ -7,6 +7,7 @@ and whose edges carry `label`. Every label comes from log data: each format esca
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -87,12 +88,21 @@ def as_dot(graph: nx.MultiDiGraph, name: str = "incident") -> str:
         shape = {"Finding": "hexagon", "IpAddress": "ellipse", "AccessKey": "parallelogram"}.get(
             data.get("type"), "box"
         )
-        label = _dot_text(f"{data.get('type')}\\n{data.get('label', node)}").replace("\\\\n", "\\n")
+        # DOT's \n between type and label; a newline in the data stays the text \n (written \\n).
+        label = f"{_dot_text(str(data.get('type')))}\\n{_dot_text(data.get('label', node))}"
         lines.append(f'  {short} [label="{label}", shape={shape}];')
     for source, target, edge in sorted(graph.edges(data=True), key=lambda e: (ids[e[0]], ids[e[1]])):
         lines.append(f'  {ids[source]} -> {ids[target]} [label="{_dot_text(edge.get("label", ""))}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+# Characters XML 1.0 cannot hold (ElementTree writes them raw and the file no longer parses).
+_XML_INVALID = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub(lambda match: f"\\u{ord(match.group(0)):04x}", escape.visible(text))
 
 
 def as_graphml(graph: nx.MultiDiGraph) -> str:
@@ -101,11 +111,11 @@ def as_graphml(graph: nx.MultiDiGraph) -> str:
 
     clean = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
-        clean.add_node(escape.visible(str(node)), **{k: _graphml_value(v) for k, v in data.items() if v is not None})
+        clean.add_node(_xml_text(str(node)), **{k: _graphml_value(v) for k, v in data.items() if v is not None})
     for source, target, key, data in graph.edges(keys=True, data=True):
         clean.add_edge(
-            escape.visible(str(source)),
-            escape.visible(str(target)),
+            _xml_text(str(source)),
+            _xml_text(str(target)),
             key=str(key),
             **{k: _graphml_value(v) for k, v in data.items() if v is not None},
         )
@@ -120,8 +130,8 @@ def _graphml_value(value):
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return ", ".join(escape.visible(str(v)) for v in value)
-    return escape.visible(str(value))
+        return ", ".join(_xml_text(str(v)) for v in value)
+    return _xml_text(str(value))
 
 
 RENDERERS = {"mermaid": as_mermaid, "dot": as_dot, "graphml": as_graphml, "text": as_text}

@@ -93,13 +93,17 @@ def render_table(document: Document, *, width: int, color: bool, max_cell: int) 
         if section.kind in ("text", "diagram"):
             console.print(Text(escape.terminal(section.title), style="bold"))
             body = section.body or section.empty
-            console.print(Text("\n".join(escape.terminal(line) for line in body.splitlines()) + "\n"))
+            # text: one paragraph that holds log data, so a \n or \r of it is shown escaped, never obeyed
+            # (splitlines() broke it at \r, \x1c-\x1e, \x85, \u2028). diagram: as_text's lines (labels escaped).
+            lines = [body] if section.kind == "text" else body.splitlines()
+            console.print(Text("\n".join(escape.terminal(line) for line in lines) + "\n"))
             continue
         if section.kind == "steps":
             console.print(Text(escape.terminal(section.title), style="bold"))
             for number, (title, command, why) in enumerate(section.rows, start=1):
                 console.print(Text(f"{number}. {escape.terminal(title)}"))
-                console.print(Text(f"   $ {escape.terminal(command)}", style="cyan"))
+                # soft_wrap: never a line break inside a command (a pasted half would run on its own)
+                console.print(Text(f"   $ {escape.terminal(command)}", style="cyan"), soft_wrap=True)
                 console.print(Text(f"   {escape.terminal(why)}", style="dim"))
             console.print(Text(""))
             continue
@@ -141,7 +145,8 @@ def render_markdown(document: Document) -> str:
     for section in document.sections:
         lines += [f"## {escape.markdown(section.title)}", ""]
         if section.kind == "text":
-            lines += [escape.markdown(paragraph) + "\n" for paragraph in (section.body or section.empty).split("\n\n")]
+            # One paragraph: a blank line in log data must not start a paragraph of its own.
+            lines += [escape.markdown(section.body or section.empty) + "\n"]
             continue
         if section.kind == "diagram":
             # Mermaid source whose labels the view escaped with escape.mermaid_label; a fence in the
