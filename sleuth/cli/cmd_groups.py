@@ -1,6 +1,6 @@
 import click
 
-from sleuth.cli.options import common_options, make_run, output_options
+from sleuth.cli.options import common_options, make_run, output_options, pick_format
 from sleuth.cli.output import emit, finish, read_dataset, write_text
 from sleuth.correlate.groups import find_group, find_groups, group_graph
 from sleuth.correlate.lineage import links_for
@@ -39,6 +39,6 @@ def group_command(fmt, output, force, graph_format, group_id, **common) -> None:
     if graph_format and graph_format != "text":
         write_text(run, RENDERERS[graph_format](graph), output, force)
     else:
-        shown = "mermaid" if fmt == "markdown" else "text"
+        shown = "mermaid" if pick_format(fmt, output) == "markdown" else "text"
         emit(run, group_document(group, RENDERERS[shown](graph), shown), fmt, output, force)
     finish(run)

@@ -3,7 +3,14 @@ from datetime import timedelta
 
 import click
 
-from sleuth.cli.options import common_options, make_run, output_options, parse_scope_option, scope_options
+from sleuth.cli.options import (
+    common_options,
+    make_run,
+    output_options,
+    parse_scope_option,
+    pick_format,
+    scope_options,
+)
 from sleuth.cli.output import emit, finish, read_dataset
 from sleuth.correlate.investigate import investigate, now
 from sleuth.errors import ThresholdReached
@@ -34,8 +41,8 @@ def command(fmt, output, force, scope, baseline_days, fail_on, target, **common)
     run = dataclasses.replace(run, window=TimeWindow())  # the baseline lies before the scope: read it all
     dataset = read_dataset(run)
     result = investigate(dataset, target, run.config, run.geo(), run.intel(), window, baseline_days)
-    chosen = fmt or ("markdown" if output is not None and output.suffix.lower() == ".md" else None)
-    emit(run, investigation_document(result, markdown=chosen == "markdown"), fmt, output, force)
+    markdown = pick_format(fmt, output) == "markdown"
+    emit(run, investigation_document(result, markdown=markdown), fmt, output, force)
     finish(run)
     if threshold is not None and result.severity >= threshold:
         raise ThresholdReached(f"the investigation is {result.severity_label} (--fail-on {fail_on})")

@@ -89,7 +89,7 @@ def group_document(group: Group, graph_text: str, graph_format: str) -> Document
     for name, frame in group.evidence.items():
         columns = ["value", "first_seen", "count", "new_for_account"]
         sections.append(frame_section(f"Evidence: {_EVIDENCE_TITLES.get(name, name)}", frame, columns))
-    sections.append(Section("Graph", ["graph"], [[line] for line in graph_text.splitlines()], limits={"graph": 200}))
+    sections.append(Section("Graph", [], [], kind="diagram", body=graph_text, empty="no entity"))
     data = {
         **summary,
         "finding_list": frame_records(group.findings.drop("raw", strict=False)),
