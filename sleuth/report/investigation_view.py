@@ -43,11 +43,40 @@ _INDICATOR_TABLES: list[tuple[str, tuple[str, ...], list[str]]] = [
     ("Related findings", ("RELATED_FINDING",), ["severity_label", "finding_type", "title", "producer", "id"]),
     ("Related finding groups", ("RELATED_FINDING_GROUP",), ["severity_label", "title", "id"]),
 ]
-_LIMITS = {"caller": 48, "issued_to": 48, "role": 48, "title": 60, "user_agent": 60, "principal": 48}
+_LIMITS = {"caller": 40, "issued to": 40, "role": 40, "title": 60, "user_agent": 50, "principal": 40}
+# Short headers for the tables (JSON keeps the full keys), so the report reads at 100 columns.
+_HEADERS = {
+    "api_success_count": "ok",
+    "api_failure_count": "failed",
+    "is_new_for_entire_account": "new for account",
+    "events_with_credentials": "uses",
+    "ip_address": "address",
+    "severity_label": "severity",
+    "issued_key": "key",
+    "issued_to": "issued to",
+    "local_address": "local",
+    "peer_address": "peer",
+    "remote_port": "port",
+    "first_seen": "first seen",
+    "baseline_count": "baseline",
+    "scope_count": "scope",
+}
+_ARN_COLUMNS = {"caller", "role", "issued_to", "principal"}
+
+
+def short_arn(value: Any) -> Any:
+    """`arn:aws:iam::123456789012:user/alice` as `user/alice` in a table (the account is in the report)."""
+    if isinstance(value, str) and value.startswith("arn:") and value.count(":") >= 5:
+        return value.split(":", 5)[5]
+    return value
 
 
 def _rows(indicators: list[dict], types: tuple[str, ...], columns: list[str]) -> list[list[Any]]:
-    return [[item.get(c) for c in columns] for item in indicators if item["type"] in types]
+    return [
+        [short_arn(item.get(c)) if c in _ARN_COLUMNS else item.get(c) for c in columns]
+        for item in indicators
+        if item["type"] in types
+    ]
 
 
 def investigation_document(inv: Investigation, markdown: bool = False) -> Document:
@@ -87,7 +116,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
     for title, types, columns in _INDICATOR_TABLES:
         rows = _rows(inv.indicators, types, columns)
         if rows:
-            sections.append(Section(title, columns, rows, limits=_LIMITS))
+            sections.append(Section(title, [_HEADERS.get(c, c) for c in columns], rows, limits=_LIMITS))
     sections += [
         frame_section(
             "Timeline",
