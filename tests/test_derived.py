@@ -1,0 +1,54 @@
+"""Derived tables cached beside a case: reused while the case is unchanged, recomputed after."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sleuth.config import Config
+from sleuth.correlate import detect
+from sleuth.correlate.detect import cached_detect
+from sleuth.dataset import open_dataset
+from sleuth.timewindow import TimeWindow
+from tests.conftest import INCIDENT, ROOT, run_cli
+
+
+@pytest.fixture
+def case(tmp_path):
+    path = tmp_path / "case"
+    run_cli(["ingest", "-q", "-s", INCIDENT, "-o", path])
+    return path
+
+
+def findings_of(case):
+    return cached_detect(open_dataset([str(case)], TimeWindow(), Config()), Config()).findings
+
+
+def test_detections_are_cached_and_reused(case, monkeypatch):
+    first = findings_of(case)
+    assert len(first) and list((case / "derived" / "detections").glob("*.findings.parquet"))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached detections should have been read")
+
+    monkeypatch.setattr(detect, "detect", fail)
+    assert findings_of(case).equals(first)
+
+
+def test_a_changed_case_or_tunable_recomputes(case, monkeypatch):
+    findings_of(case)
+    calls = []
+    real = detect.detect
+    monkeypatch.setattr(detect, "detect", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run_cli(["ingest", "-q", "-s", ROOT / "fixtures" / "guardduty", "-o", case])
+    findings_of(case)
+    assert calls == [1]
+    cached_detect(open_dataset([str(case)], TimeWindow(), Config()), Config(brute_force_failures=5))
+    assert calls == [1, 1]
+    assert len(list((case / "derived" / "detections").glob("*.findings.parquet"))) == 1  # the old key is gone
+
+
+def test_raw_sources_are_not_cached(tmp_path):
+    dataset = open_dataset([str(INCIDENT)], TimeWindow(), Config())
+    assert isinstance(cached_detect(dataset, Config()).findings, pl.DataFrame)
+    assert not list(INCIDENT.rglob("derived"))
