@@ -2,7 +2,7 @@ import click
 
 from sleuth.cli.options import common_options, make_run, output_options
 from sleuth.cli.output import emit, finish, read_dataset
-from sleuth.correlate.entities import find_entities
+from sleuth.correlate.lookup import find_entities
 from sleuth.errors import UsageError
 from sleuth.report.entity_views import entities_document
 from sleuth.report.views import search_document

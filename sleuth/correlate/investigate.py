@@ -29,15 +29,11 @@ from sleuth.config import Config
 from sleuth.correlate import indicators as ind
 from sleuth.correlate import remediation, story
 from sleuth.correlate.baseline import Scope, data_end, resolve_scope
-from sleuth.correlate.entities import (
-    PRINCIPAL_TYPES,
-    EntityRef,
-    locate,
-    normalized_ip,
-)
+from sleuth.correlate.entities import PRINCIPAL_TYPES, EntityRef, normalized_ip
 from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
 from sleuth.correlate.lineage import links_for
+from sleuth.correlate.lookup import locate
 from sleuth.errors import NotFoundError
 from sleuth.netaddr import is_external, parse_ip
 

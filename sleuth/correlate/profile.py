@@ -15,14 +15,13 @@ from sleuth.correlate.entities import (
     LAUNCHES,
     PRINCIPAL_TYPES,
     EntityRef,
-    entity_row,
     events_of,
     flows_of,
     instance_launches,
-    locate,
     normalized_ip,
 )
 from sleuth.correlate.lineage import ISSUING, credential_links, with_usage
+from sleuth.correlate.lookup import entity_row, locate
 from sleuth.dataset import Dataset
 
 _PRIVATE = r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])"
@@ -59,7 +58,7 @@ def build_profile(
     scope: tuple[datetime, datetime] | None = None,
     baseline_days: int | None = None,
 ) -> Profile:
-    """The profile of the entity `target` names (see entities.resolve) over the scope window."""
+    """The profile of the entity `target` names (see lookup.resolve) over the scope window."""
     act.warm_geo(geo)
     flows = dataset.frames["flows"]
     entity = locate(target, dataset.events, flows, dataset.frames["finding_entities"])
