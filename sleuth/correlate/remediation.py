@@ -18,6 +18,7 @@ import polars as pl
 
 _KINDS = {
     "access_key",
+    "access_key_rotate",
     "root_access_key",
     "temporary_key",
     "role",
@@ -138,9 +139,7 @@ def steps(incident, indicators: list[dict], moment: datetime) -> list[dict]:
     out: list[dict] = []
     events = incident.events
     links = incident.links
-    created_users = set(
-        links.filter(pl.col("kind") == "access_key")["issued_to"].drop_nulls().to_list()
-    ) | _created_users(events)
+    created_users = _created_users(events)  # by CreateUser in the scope (a key for an existing user is not one)
     key_owner = _key_owners(events, links)
     for key in sorted(incident.keys | set(key_owner)):
         owner = key_owner.get(key, "")
@@ -149,7 +148,10 @@ def steps(incident, indicators: list[dict], moment: datetime) -> list[dict]:
         if owner.endswith(":root"):
             out += _render("root_access_key", {"key": key})
         else:
-            out += _render("access_key", {"key": key, "user_name": _name(owner) if owner else "<user-name>"})
+            values = {"key": key, "user_name": _name(owner) if owner else None}
+            out += _render("access_key", values)
+            if owner not in created_users:  # a user the attacker made gets no new key: it is removed
+                out += _render("access_key_rotate", values)
     roles = {p for p in incident.principals if ":role/" in p}
     for key in sorted(k for k in incident.keys if k.startswith("ASIA")):
         owner = key_owner.get(key, "")

@@ -57,7 +57,7 @@ def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[f
     return score, reasons
 
 
-def _vector(event: dict, failures_before: int) -> str:
+def _vector(event: dict, failures_before: int, from_attacker: bool) -> str:
     action, key, session = event["action"], event["access_key"] or "", event["session"] or ""
     principal = event["principal"] or "an unknown principal"
     if action == "ConsoleLogin":
@@ -70,7 +70,12 @@ def _vector(event: dict, failures_before: int) -> str:
     if session.split(":")[-1].startswith("i-"):
         return f"instance role credentials ({session}) used from outside the instance: stolen instance credentials"
     if key.startswith("AKIA"):
-        return f"long-term access key {key} of {principal} used from an address it had not used: a leaked key"
+        if from_attacker:
+            return f"long-term access key {key} of {principal} used from the attacker's address: a leaked key"
+        return (
+            f"long-term access key {key} of {principal}, from an address it also uses: its holder's machine, "
+            "or the key, is compromised"
+        )
     if action.startswith("AssumeRoleWith"):
         return f"federated sign-in ({action}) as {principal}"
     if key.startswith("ASIA"):
@@ -106,7 +111,7 @@ def first_intrusion(incident) -> dict | None:
         "entry_action": entry["action"],
         "failed_attempts_before": len(failures),
         "failed_attempt_times": failures["time"].to_list(),
-        "vector": _vector(entry, len(failures)),
+        "vector": _vector(entry, len(failures), bool(len(attacker))),
         "from_attacker_address": bool(len(attacker)),
     }
 
@@ -235,8 +240,9 @@ def summary(target: dict, incident, indicators: list[dict], first: dict | None, 
         parts.append(f"from the attacker's address(es) {', '.join(sorted(incident.addresses))}")
     text = " ".join(parts) + "."
     if first:
+        source = "from the attacker's source" if first["from_attacker_address"] else "of the incident"
         text += (
-            f" The first activity from the attacker's source was {first['action']} ({first['outcome']}) at "
+            f" The first activity {source} was {first['action']} ({first['outcome']}) at "
             f"{first['time']:%Y-%m-%d %H:%M} UTC; the entry vector suggested is {first['vector']}."
         )
     if tactics:
