@@ -102,8 +102,8 @@ def _totals(dataset: Dataset, scoped: pl.LazyFrame, scope: Scope) -> dict:
     counts = scoped.select(
         pl.len().alias("events"),
         failed().sum().alias("failures"),
-        pl.col("principal").n_unique().alias("principals"),
-        normalized_ip().n_unique().alias("addresses"),
+        pl.col("principal").drop_nulls().n_unique().alias("principals"),
+        normalized_ip().drop_nulls().n_unique().alias("addresses"),
     ).collect()
     flows = dataset.frames["flows"].filter(scope.in_scope("start")).select(pl.len()).collect().item()
     findings = _scoped_findings(dataset, scope).select(pl.len()).collect().item()

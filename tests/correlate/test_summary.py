@@ -147,3 +147,14 @@ def test_panther_summary():
     assert [(f["id"], f["interfaces"], f["bytes_out"]) for f in flows] == [
         ("i-05261ffb46217cdc3", ["eni-0b13344793d4fde67"], 2 * 1048576 + 7119)
     ]
+
+
+def test_calls_from_service_hosts_add_no_address(geo):
+    """A service host (ec2.amazonaws.com) or `AWS Internal` is no address: it must not count as one."""
+    rows = [
+        event("GetObject", time=at(1), src_ip="8.8.8.8"),
+        event("Decrypt", "kms.amazonaws.com", time=at(2), src_ip="ec2.amazonaws.com"),
+        event("Decrypt", "kms.amazonaws.com", time=at(3), src_ip="AWS Internal"),
+    ]
+    summary = build_summary(dataset(rows, []), Config(), geo, (at(0), at(24)))
+    assert (summary.totals["events"], summary.totals["addresses"]) == (3, 1)
