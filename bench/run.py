@@ -4,12 +4,14 @@
     python bench/run.py --corpus /tmp/ctbench [--repeat 3] [--out bench/results.json]
                         [--only sleuth] [--sleuth-cmd "search --action StopLogging" ...]
     python bench/run.py --case /tmp/ctcase --sleuth-cmd "profile alice" --sleuth-cmd summary [--repeat 5]
+                        [--peer "profile alice=bench/peers/profile.sql" ...]
 
 Every measured command runs in a fresh wrapper process that times it and reports
 getrusage(RUSAGE_CHILDREN): the peak RSS of the largest process the command started (for
 a pipeline, its biggest member) and its CPU time. Repetitions are interleaved across tools
 (round-robin) and the page cache is warmed first, so every tool reads the corpus from RAM.
-DuckDB lives in its own venv (bench/.venv-peers), created on first use.
+DuckDB lives in its own venv (bench/.venv-peers), created on first use. With --case, a --peer runs a
+DuckDB SQL script (bench/peers/*.sql) beside a sleuth command on the case's Parquet.
 """
 
 import argparse
@@ -18,6 +20,7 @@ import gzip
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -64,6 +67,11 @@ con = duckdb.connect()
 con.execute(sys.argv[1])
 print(con.execute("SELECT count(*) FROM read_parquet(?)", [sys.argv[2]]).fetchone()[0])"""
 
+# A --peer on a case: every statement of the SQL script, each result fetched whole; prints their row counts.
+CASE_PEER_SCRIPT = """import sys, duckdb
+con = duckdb.connect()
+print(*(len(con.execute(statement).fetchall()) for statement in con.extract_statements(sys.argv[1])))"""
+PEER_PLACEHOLDERS = r"\{(?:events|case|arg)\}"  # replaced by quoted SQL strings
 
 PATTERNS = {"cloudtrail": "*.json.gz", "vpcflow": "*.log.gz"}
 
@@ -141,7 +149,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", type=Path, help="folder of CloudTrail *.json.gz (gen_cloudtrail.py)")
     p.add_argument("--case", type=Path,
-                   help="an existing case store: time only the --sleuth-cmd commands on it (no ingest, no peers)")
+                   help="an existing case store: time only the --sleuth-cmd commands (and --peer) on it, no ingest")
     p.add_argument("--kind", choices=PATTERNS, default="cloudtrail",
                    help="vpcflow: a gen_vpcflow.py corpus; the peers are awk and DuckDB read_csv")
     p.add_argument("--repeat", type=int, default=3, help="runs per tool; the median is reported (default 3)")
@@ -150,6 +158,10 @@ def main():
     p.add_argument("--sleuth-cmd", action="append", default=[], metavar="CMD",
                    help='extra sleuth command timed as `sleuth CMD -s CASE -q` on the case built by the first '
                         'ingest, e.g. "search --action StopLogging" (repeatable)')
+    p.add_argument("--peer", action="append", default=[], metavar="CMD=SQL",
+                   help="with --case: run the DuckDB script SQL beside `sleuth CMD` (added to --sleuth-cmd if "
+                        "missing); in SQL, {events} {case} {arg} become quoted strings: the case's events Parquet "
+                        "glob, the case folder, CMD's last word (repeatable; see bench/README.md)")
     p.add_argument("--no-install", action="store_true", help="do not create bench/.venv-peers or pip install duckdb")
     p.add_argument("--tmp", default=None, help="scratch folder for cases and outputs (default: system temp)")
     args = p.parse_args()
@@ -184,54 +196,120 @@ def case_stats(case):
             "bytes_parquet": sum(f.stat().st_size for f in files), "time_range": manifest.get("time_range")}
 
 
+def case_peers(args, case):
+    """--peer CMD=SQL: name -> (sleuth command it stands beside, argv, description); also the versions
+    and the unavailable peers. Adds each CMD to args.sleuth_cmd if missing."""
+    peers, unavailable = {}, {}
+    python = peers_python(not args.no_install) if args.peer else None
+    duckdb = python and version([str(python), "-c", "import duckdb; print(duckdb.__version__)"])
+    for spec in args.peer:
+        command, _, file = spec.rpartition("=")
+        if not command.strip() or not Path(file).is_file():
+            sys.exit(f"--peer {spec!r}: give CMD=SQL_FILE, CMD as in --sleuth-cmd and an existing SQL file")
+        command = command.strip()
+        if command not in args.sleuth_cmd:
+            args.sleuth_cmd.append(command)
+        name = f"duckdb {command}"
+        if name in peers or name in unavailable:  # a second peer of the same command
+            name += f" ({Path(file).stem})"
+        if not duckdb:
+            unavailable[name] = f"could not set up duckdb in {PEERS}"
+            continue
+        arg = shlex.split(command)[-1]
+        values = {"{events}": str(Path(case).resolve() / "events" / "**" / "*.parquet"),
+                  "{case}": str(Path(case).resolve()), "{arg}": arg}
+        text = Path(file).read_text()
+        sql = re.sub(PEER_PLACEHOLDERS, lambda m, v=values: sql_quote(v[m.group(0)]), text)
+        shown = f"{{arg}}={sql_quote(arg)}, " if "{arg}" in text else ""
+        peers[name] = (f"sleuth {command}", [str(python), "-c", CASE_PEER_SCRIPT, sql],
+                       f"duckdb {duckdb} ({PEERS.name} python): {file} with {shown}"
+                       "{events}='CASE/events/**/*.parquet'")
+    return peers, unavailable, ({"duckdb": duckdb} if args.peer else {})
+
+
 def case_only(args):
-    """--case: each --sleuth-cmd `--repeat` times (interleaved) on an existing case; median and spread."""
-    if not args.sleuth_cmd:
-        sys.exit("--case needs at least one --sleuth-cmd")
+    """--case: each --sleuth-cmd and --peer `--repeat` times (interleaved) on an existing case; median,
+    spread and, for a peer, the ratio of its median to its sleuth command's."""
     if not (Path(args.case) / "manifest.json").is_file():
         sys.exit(f"{args.case} is not a case store (no manifest.json): build one with sleuth ingest")
+    peers, unavailable, versions = case_peers(args, args.case)
+    if not args.sleuth_cmd:
+        sys.exit("--case needs at least one --sleuth-cmd or --peer")
     sleuth = shutil.which("sleuth", path=str(Path(sys.executable).parent)) or shutil.which("sleuth")
     if not sleuth:
         sys.exit("no `sleuth` console script: pip install -e . in this venv")
     stats, info = case_stats(args.case), machine()
     extra = {f"sleuth {c}": shlex.split(c) for c in args.sleuth_cmd}
+    jobs = {}  # each sleuth command, then its peers
+    for name, argv in extra.items():
+        jobs[name] = [sleuth, *argv, "-s", str(args.case), "-q"]
+        jobs |= {peer: cmd for peer, (of, cmd, _) in peers.items() if of == name}
     for f in Path(args.case).rglob("*.parquet"):  # warm the page cache
         f.read_bytes()
-    runs = {name: [] for name in extra}
+    runs = {name: [] for name in jobs}
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-", dir=args.tmp) as scratch:
-        for argv in extra.values():  # one untimed run each: imports and files in the cache
-            measure([sleuth, *argv, "-s", str(args.case), "-q"], scratch)
+        for cmd in jobs.values():  # one untimed run each: imports and files in the cache
+            measure(cmd, scratch)
         for rep in range(args.repeat):
-            for name, argv in extra.items():
-                r = measure([sleuth, *argv, "-s", str(args.case), "-q"], scratch)
-                r["load_before"] = os.getloadavg()[0]
-                runs[name].append(r)
-                print(f"[{rep + 1}/{args.repeat}] {name} ... {r['wall_s']:.2f}s rc={r['rc']}", file=sys.stderr)
-                if r["rc"]:
-                    print(r["stderr"], file=sys.stderr)
-    results = summarize(runs, {}, stats["records"], extra)
+            # a sleuth command and its peers run back to back, in the other order on every other round
+            for group in extra:
+                names = [n for n in jobs if n == group or (n in peers and peers[n][0] == group)]
+                for name in names if rep % 2 == 0 else names[::-1]:
+                    r = measure(jobs[name], scratch)
+                    r["load_before"] = os.getloadavg()[0]
+                    if name in peers and not r["rc"]:
+                        r["rows"] = [int(n) for n in (Path(scratch) / "stdout").read_text().split()]
+                    runs[name].append(r)
+                    print(f"[{rep + 1}/{args.repeat}] {name} ... {r['wall_s']:.2f}s rc={r['rc']}", file=sys.stderr)
+                    if r["rc"]:
+                        print(r["stderr"], file=sys.stderr)
+    results = summarize(runs, unavailable, stats["records"], jobs)
+    medians = {r["tool"]: r.get("median_s") for r in results}
     for row in results:
-        ok = [r["wall_s"] for r in row["runs"] if r["rc"] == 0]
+        ok = [r["wall_s"] for r in row.get("runs", []) if r["rc"] == 0]
         if ok:
             row |= {"min_s": min(ok), "max_s": max(ok)}
+        if row["tool"] in peers:
+            row["peer_of"] = of = peers[row["tool"]][0]
+            if row.get("median_s") and medians.get(of):
+                row["ratio_vs_sleuth"] = row["median_s"] / medians[of]
     doc = {"machine": info, "corpus": stats, "repeat": args.repeat,
-           "versions": {"sleuth": version([sleuth, "--version"])},
-           "commands": {n: shlex.join(["sleuth", *argv, "-s", "CASE", "-q"]) for n, argv in extra.items()},
+           "versions": {"sleuth": version([sleuth, "--version"]), **versions,
+                        "sleuth_tree": source_tree()},
+           "commands": {n: shlex.join(["sleuth", *argv, "-s", "CASE", "-q"]) for n, argv in extra.items()}
+           | {n: desc for n, (_, _, desc) in peers.items()},
            "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    m = doc["machine"]
-    print(f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gb']} GB RAM; {m['date']}")
-    print(f"Case: {stats['path']}: {stats['records']:,} events, {stats['files']} Parquet files, "
-          f"{stats['bytes_parquet'] / 2**20:,.0f} MB; median of {args.repeat} runs\n")
-    print("| command | median s | min s | max s | median CPU s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|")
-    for r in results:
-        if "median_s" in r:
-            print(f"| {r['tool']} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['max_s']:.2f} | "
-                  f"{r['median_cpu_s']:.2f} | {r['peak_rss_mb']:,.0f} |")
-        else:
-            print(f"| {r['tool']} | {r['status']} | | | | |")
+    print(case_table(doc))
     print(f"\nraw numbers: {args.out}", file=sys.stderr)
+
+
+def source_tree():
+    """The commit the sleuth code comes from, and whether sleuth/ has uncommitted changes (None: no git)."""
+    head = version(["git", "-C", str(BENCH.parent), "rev-parse", "--short", "HEAD"])
+    changed = subprocess.run(["git", "-C", str(BENCH.parent), "status", "--porcelain", "--", "sleuth"],
+                             capture_output=True, text=True).stdout.strip()
+    return head and head + (" + uncommitted changes in sleuth/" if changed else "")
+
+
+def case_table(doc):
+    m, c = doc["machine"], doc["corpus"]
+    lines = [f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gb']} GB RAM; {m['date']}",
+             f"Case: {c['path']}: {c['records']:,} events, {c['files']} Parquet files, "
+             f"{c['bytes_parquet'] / 2**20:,.0f} MB; median of {doc['repeat']} runs; "
+             "ratio = peer median / its sleuth command's median", "",
+             "| command | median s | min s | max s | median CPU s | peak RSS MB | ratio vs sleuth |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in doc["results"]:
+        if "median_s" not in r:
+            lines.append(f"| {r['tool']} | {r['status']} | | | | | |")
+            continue
+        ratio = f"{r['ratio_vs_sleuth']:.2f}x" if r.get("ratio_vs_sleuth") else "—"
+        note = "" if r["status"] == "ok" else f" ({r['status']})"
+        lines.append(f"| {r['tool']}{note} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['max_s']:.2f} | "
+                     f"{r['median_cpu_s']:.2f} | {r['peak_rss_mb']:,.0f} | {ratio} |")
+    return "\n".join(lines)
 
 
 def setup(args, tools):
