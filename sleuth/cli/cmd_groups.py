@@ -36,7 +36,7 @@ def group_command(fmt, output, force, graph_format, group_id, **common) -> None:
     result = find_groups(dataset, run.config, run.geo(), run.intel(), evidence=True)
     group = find_group(result, group_id)
     graph = group_graph(group, links_for(dataset, run.config))
-    if graph_format and graph_format != "text":
+    if graph_format:
         write_text(run, RENDERERS[graph_format](graph), output, force)
     else:
         shown = "mermaid" if pick_format(fmt, output) == "markdown" else "text"

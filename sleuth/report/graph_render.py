@@ -32,23 +32,37 @@ def _nodes(graph: nx.MultiDiGraph) -> list[str]:
     )
 
 
+def _entity_line(graph: nx.MultiDiGraph, role: str, target: str) -> str:
+    data = graph.nodes[target]
+    return f"{escape.terminal(role)}: {data.get('type')} {escape.terminal(data.get('label', target))}"
+
+
 def as_text(graph: nx.MultiDiGraph) -> str:
-    """A tree per finding (its entities and their roles), then the links between entities."""
+    """The entities most findings share, once; then a tree per finding with its other entities and
+    their roles; then the links between entities. Readable at 30 nodes and more."""
     lines: list[str] = []
-    order = _nodes(graph)
-    for node in order:
-        data = graph.nodes[node]
-        if data.get("type") != "Finding":
-            continue
-        lines.append(f"● {escape.terminal(data.get('label', node))}")
-        edges = sorted(graph.out_edges(node, data=True), key=lambda e: (graph.nodes[e[1]].get("type"), e[1]))
-        for index, (_, target, edge) in enumerate(edges):
+    findings = [node for node in _nodes(graph) if graph.nodes[node].get("type") == "Finding"]
+    named: dict[tuple[str, str], int] = {}
+    for node in findings:
+        for _, target, edge in graph.out_edges(node, data=True):
+            key = (edge.get("label", ""), target)
+            named[key] = named.get(key, 0) + 1
+    common = {key for key, count in named.items() if len(findings) >= 4 and count * 2 >= len(findings)}
+    if common:
+        lines.append(f"Named by most of the {len(findings)} findings:")
+        for role, target in sorted(common, key=lambda k: (graph.nodes[k[1]].get("type"), k[1], k[0])):
+            lines.append(f"  · {_entity_line(graph, role, target)} ({named[(role, target)]} findings)")
+    for node in findings:
+        lines.append(f"● {escape.terminal(graph.nodes[node].get('label', node))}")
+        edges = [
+            (target, edge.get("label", ""))
+            for _, target, edge in graph.out_edges(node, data=True)
+            if (edge.get("label", ""), target) not in common
+        ]
+        edges.sort(key=lambda item: (graph.nodes[item[0]].get("type"), item[0]))
+        for index, (target, role) in enumerate(edges):
             branch = "└─" if index == len(edges) - 1 else "├─"
-            target_data = graph.nodes[target]
-            lines.append(
-                f"  {branch} {escape.terminal(edge.get('label', ''))}: "
-                f"{target_data.get('type')} {escape.terminal(target_data.get('label', target))}"
-            )
+            lines.append(f"  {branch} {_entity_line(graph, role, target)}")
     links = [
         (source, target, edge)
         for source, target, edge in graph.edges(data=True)
