@@ -138,6 +138,8 @@ def timeline(incident) -> pl.DataFrame:
         "tactic": pl.String,
         "count": pl.UInt32,
         "event_id": pl.String,
+        "request": pl.String,  # requestParameters as JSON text (raw evidence; null for folded rows)
+        "error_message": pl.String,
     }
     if events.is_empty():
         return pl.DataFrame(schema=columns)
@@ -173,6 +175,8 @@ def timeline(incident) -> pl.DataFrame:
             pl.lit(None, pl.String).alias("tactic"),
             "count",
             pl.concat_str(pl.lit("first: "), pl.col("original_id")).alias("event_id"),
+            pl.lit(None, pl.String).alias("request"),
+            pl.lit(None, pl.String).alias("error_message"),
         )
     )
     folded_ids = rows.filter(noise).join(folded_keys, on=["short", "action", "source_ip"], how="semi")
@@ -186,6 +190,8 @@ def timeline(incident) -> pl.DataFrame:
         "tactic",
         pl.lit(1, pl.UInt32).alias("count"),
         pl.col("original_id").alias("event_id"),
+        "request",
+        "error_message",
     )
     merged = pl.concat([single.cast(columns), folded.cast(columns)]).sort("time", "event_id")
     return merged.head(_TIMELINE_MAX)

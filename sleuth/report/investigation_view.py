@@ -196,16 +196,21 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
     return Document("investigation", data, records, sections, headline)
 
 
+_RAW_MAX = 600  # characters of request parameters shown per event
+
+
 def _raw_evidence(inv: Investigation) -> Section:
-    """The timeline's events in full, folded away in markdown (<details>)."""
+    """The timeline's events with their request parameters, folded away in markdown (<details>)."""
     timeline = inv.timeline.filter(~pl.col("event_id").str.starts_with("first: "))
     rows = [
-        [r["time"], r["event_id"], r["principal"], r["action"], r["outcome"], r["source_ip"]]
+        [r["time"], r["event_id"], r["action"], r["outcome"], r["error_message"], _clip(r["request"])]
         for r in timeline.iter_rows(named=True)
     ]
-    return Section(
-        "Raw evidence (events of the timeline)",
-        ["time", "event_id", "principal", "action", "outcome", "source_ip"],
-        rows,
-        kind="details",
-    )
+    columns = ["time", "event_id", "action", "outcome", "error_message", "request"]
+    return Section("Raw evidence (the timeline's events)", columns, rows, kind="details")
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= _RAW_MAX:
+        return text
+    return text[:_RAW_MAX] + f"... ({len(text)} characters)"
