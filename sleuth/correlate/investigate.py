@@ -29,7 +29,7 @@ from sleuth.config import Config
 from sleuth.correlate import indicators as ind
 from sleuth.correlate import remediation, story
 from sleuth.correlate.baseline import Scope, data_end, resolve_scope
-from sleuth.correlate.entities import PRINCIPAL_TYPES, EntityRef, normalized_ip
+from sleuth.correlate.entities import PRINCIPAL_TYPES, EntityRef, instance_launches, normalized_ip
 from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
 from sleuth.correlate.lineage import links_for
@@ -222,6 +222,12 @@ def gather(dataset, seeds: list[EntityRef], scope: Scope, links: pl.DataFrame, f
                 incident.principals.add(principal)
             if session:
                 incident.sessions.add(session)
+    launches = instance_launches(dataset.events)
+    if any(seed.type == "Ec2Instance" for seed in seeds):
+        # An instance as target: whoever launched it (and the key they used) belongs to its story.
+        launched = launches.filter(pl.col("instance_id").is_in(list(incident.instances)))
+        incident.principals |= set(launched["principal"].drop_nulls().to_list())
+        incident.keys |= set(launched["access_key"].drop_nulls().to_list())
     created = _users_created(in_scope, incident)
     _follow_lineage(incident, links, scope, created)
     condition = _identity_condition(incident)
@@ -238,7 +244,8 @@ def gather(dataset, seeds: list[EntityRef], scope: Scope, links: pl.DataFrame, f
     else:
         incident.earlier = incident.events.head(0)
     incident.instances |= _instances(incident)
-    incident.flows = _flows(dataset, incident, scope)
+    interfaces = launches.filter(pl.col("instance_id").is_in(list(incident.instances)))["interface_id"]
+    incident.flows = _flows(dataset, incident, scope, interfaces.drop_nulls().unique().to_list())
     incident.links = links.filter(
         pl.col("caller").is_in(list(incident.principals))
         | pl.col("caller_session").is_in(list(incident.sessions))
@@ -352,9 +359,12 @@ def _instances(incident: Incident) -> set[str]:
     return set(sessions) | set(launched)
 
 
-def _flows(dataset, incident: Incident, scope: Scope) -> pl.DataFrame:
-    """Flows of the attacker's addresses and of the incident's instances, in the scope."""
+def _flows(dataset, incident: Incident, scope: Scope, interfaces: list[str]) -> pl.DataFrame:
+    """Flows of the attacker's addresses and of the incident's instances (by id, or by the network
+    interfaces they were launched with: flows often name only the interface), in the scope."""
     parts = []
+    if interfaces:
+        parts.append(pl.col("interface_id").is_in(interfaces))
     if incident.addresses:
         addresses = list(incident.addresses)
         parts.append(pl.col("src_addr").is_in(addresses) | pl.col("dst_addr").is_in(addresses))

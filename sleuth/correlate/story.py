@@ -237,7 +237,8 @@ def summary(target: dict, incident, indicators: list[dict], first: dict | None, 
     """One paragraph a responder can paste into a ticket."""
     counts = Counter(i["type"] for i in indicators)
     tactics = sorted({i["tactic"] for i in indicators if i["type"] == "TTP_OBSERVED" and i["tactic"]})
-    who = ", ".join(sorted(p.split(":", 5)[-1] for p in incident.principals)) or "no known principal"
+    actors = set(incident.events["principal"].drop_nulls().to_list()) if len(incident.events) else set()
+    who = ", ".join(sorted(p.split(":", 5)[-1] for p in actors | incident.principals)) or "no known principal"
     parts = [
         f"{severity_label(score) or 'Informational'} investigation of {target['type']} {target['id']}: "
         f"{len(incident.events)} events by {who} in the scope"

@@ -106,3 +106,13 @@ def test_an_unknown_target_suggests_the_closest():
     with pytest.raises(NotFoundError) as caught:
         investigate(load(INCIDENT), "alicee", Config(), GEO)
     assert caught.value.exit_code == 4 and "user/alice" in caught.value.fix
+
+
+def test_an_instance_brings_its_launcher_and_its_flows(panther):
+    """The instance the attacker's user launched: the key that launched it, the attacker's address, and
+    the instance's flows found through the network interface it was launched with."""
+    inv = investigate(panther, "i-05261ffb46217cdc3", Config(), GEO)
+    assert "92.55.146.245" in inv.summary and "AKIASWJJJ66ZZZII4IYY" in {e["id"] for e in inv.entities}
+    out = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "outbound"]
+    assert {i["peer_address"] for i in out} == {"92.55.146.245"}
+    assert any(step["applies"] == "instance" and "i-05261ffb46217cdc3" in step["command"] for step in inv.remediation)
