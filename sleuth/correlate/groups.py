@@ -298,7 +298,7 @@ def _with_detections(dataset, config: Config, geo, intel):
 def group_evidence(dataset, group: Group, config: Config, geo=None) -> dict[str, pl.DataFrame]:
     """Detective's evidence: what the group's principals did for the first time in its span."""
     from sleuth.correlate import activity as act
-    from sleuth.correlate.baseline import Scope
+    from sleuth.correlate.baseline import Scope, newly_observed
     from sleuth.correlate.entities import EntityRef, events_of
     from sleuth.correlate.profile import newly_observed_sets
 
@@ -314,8 +314,13 @@ def group_evidence(dataset, group: Group, config: Config, geo=None) -> dict[str,
         [events_of(EntityRef(t, i)) for t, i in principals.select("entity_type", "entity_id").iter_rows()]
     )
     window = (pl.col("time") >= scope.baseline_start) & (pl.col("time") < scope.end)
-    events = dataset.events.filter(window & condition).collect()
-    return newly_observed_sets(dataset, act.calls(events), scope, geo)
+    activity = act.calls(dataset.events.filter(window & condition)).collect()
+    evidence = newly_observed_sets(dataset, activity, scope, geo)
+    # Detective's "New IAM principal observed": principals of the group with no call in the baseline.
+    evidence["principals"] = newly_observed(
+        activity.with_columns(pl.coalesce("session", "principal").alias("identity")), None, scope, "identity"
+    ).drop("new_for_account")
+    return evidence
 
 
 def group_graph(group: Group, links: pl.DataFrame | None = None):

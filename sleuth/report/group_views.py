@@ -59,6 +59,7 @@ _EVIDENCE_TITLES = {
     "user_agents": "New user agent observed",
     "api_calls": "New API call issued",
     "addresses": "New IP address observed",
+    "principals": "New IAM principal observed",
 }
 
 
@@ -87,7 +88,7 @@ def group_document(group: Group, graph_text: str, graph_format: str) -> Document
             )
         )
     for name, frame in group.evidence.items():
-        columns = ["value", "first_seen", "count", "new_for_account"]
+        columns = [c for c in ("value", "first_seen", "count", "new_for_account") if c in frame.columns]
         sections.append(frame_section(f"Evidence: {_EVIDENCE_TITLES.get(name, name)}", frame, columns))
     sections.append(Section("Graph", [], [], kind="diagram", body=graph_text, empty="no entity"))
     data = {

@@ -210,3 +210,19 @@ def test_two_fixture_incidents_in_one_input_give_two_groups(tmp_path):
     shutil.copytree(shared("panther-samples/compromised-root-creds"), both / "root")
     together = _groups_of(both)
     assert {g.id for g in together} == {g.id for g in incident} | {g.id for g in root}
+
+
+def test_group_evidence_names_what_was_new_in_the_incident():
+    from sleuth.correlate.groups import find_groups
+    from sleuth.dataset import open_dataset
+    from sleuth.enrich.geo import GeoResolver
+    from sleuth.timewindow import TimeWindow
+    from tests.conftest import shared
+
+    data = open_dataset([str(shared("panther-samples/compromised-root-creds"))], TimeWindow(), Config())
+    attack = find_groups(data, Config(), GeoResolver(), evidence=True).groups[0]
+    evidence = attack.evidence
+    assert "92.55.146.245" in evidence["addresses"]["value"].to_list()
+    assert evidence["geolocations"].filter(pl.col("new_for_account"))["value"].to_list() == ["Romania"]
+    assert "cloudtrail:StopLogging" in evidence["api_calls"]["value"].to_list()
+    assert evidence["principals"]["value"].to_list() == ["arn:aws:iam::493859302102:user/tracy_stone"]
