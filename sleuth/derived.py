@@ -102,3 +102,18 @@ def _write(folder: Path, key: str, frames: dict[str, pl.DataFrame]) -> None:
             os.replace(temporary, target)
     except OSError:
         return  # a read-only case is answered, just not cached
+
+
+def prepare_case(case: Path, config, geo=None, intel=None) -> None:
+    """Compute and cache a case's derived tables now (`sleuth ingest --prepare`), for questions asked
+    over the whole case with these tunables and enrichment inputs."""
+    from sleuth.correlate.detect import cached_detect
+    from sleuth.correlate.graph import hubs_for
+    from sleuth.correlate.lineage import links_for
+    from sleuth.dataset import open_dataset
+    from sleuth.timewindow import TimeWindow
+
+    dataset = open_dataset([str(case)], TimeWindow(), config)
+    cached_detect(dataset, config, geo, intel)
+    links_for(dataset, config)
+    hubs_for(dataset, config)

@@ -52,3 +52,15 @@ def test_raw_sources_are_not_cached(tmp_path):
     dataset = open_dataset([str(INCIDENT)], TimeWindow(), Config())
     assert isinstance(cached_detect(dataset, Config()).findings, pl.DataFrame)
     assert not list(INCIDENT.rglob("derived"))
+
+
+def test_ingest_prepare_builds_the_derived_tables(tmp_path, monkeypatch):
+    case = tmp_path / "prepared"
+    run_cli(["ingest", "-q", "-s", INCIDENT, "-o", case, "--prepare"])
+    assert {path.name for path in (case / "derived").iterdir()} == {"detections", "lineage", "hubs"}
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the prepared detections should have been read")
+
+    monkeypatch.setattr(detect, "detect", fail)
+    run_cli(["investigate", "-q", "-s", case, "alice", "-f", "json"])
