@@ -107,11 +107,11 @@ def render_table(document: Document, *, width: int, color: bool, max_cell: int) 
                 console.print(Text(f"   {escape.terminal(why)}", style="dim"))
             console.print(Text(""))
             continue
-        console.print(_rich_table(section, max_cell))
+        console.print(_rich_table(section, max_cell, width))
     return buffer.getvalue()
 
 
-def _rich_table(section: Section, max_cell: int) -> Table | Text:
+def _rich_table(section: Section, max_cell: int, width: int) -> Table | Text:
     title = Text(escape.terminal(section.title), style="bold")
     if not section.rows:
         return Text.assemble(title, Text(f": {section.empty}\n"))
@@ -121,18 +121,33 @@ def _rich_table(section: Section, max_cell: int) -> Table | Text:
         [escape.terminal(cell_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
         for row in section.rows
     ]
-    for index, column in enumerate(section.columns):
-        longest = max(len(column), *(len(row[index]) for row in cells))
-        # Short values (times, counts, addresses) are kept whole on one line; long ones fold onto
-        # more lines when the terminal is narrow, so nothing is cut off.
-        whole = longest <= _KEEP_WHOLE
-        table.add_column(Text(column), no_wrap=whole, overflow="fold", min_width=longest if whole else len(column))
+    longest = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(section.columns)]
+    for column, whole, least in zip(section.columns, *_column_widths(section.columns, longest, width), strict=True):
+        table.add_column(Text(column), no_wrap=whole, overflow="fold", min_width=least)
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     if section.note:
         table.caption = Text(escape.terminal(section.note))
         table.caption_justify = "left"
     return table
+
+
+def _column_widths(columns: list[str], longest: list[int], width: int) -> tuple[list[bool], list[int]]:
+    """Which columns stay whole on one line, and each column's least width.
+
+    Short values (times, counts, addresses) are kept whole; long ones fold onto more lines. When even
+    that does not fit the terminal, headers may fold too, and then every column: rich would otherwise
+    squeeze a column to nothing and a value would vanish from the table."""
+    gaps = 3 * len(columns)
+    whole = [n <= _KEEP_WHOLE for n in longest]
+    least = [n if keep else len(c) for n, keep, c in zip(longest, whole, columns, strict=True)]
+    if sum(least) + gaps > width:
+        least = [n if keep else min(len(c), 8) for n, keep, c in zip(longest, whole, columns, strict=True)]
+    if sum(least) + gaps > width:
+        whole = [False] * len(columns)
+        share = max(4, (width - gaps) // max(len(columns), 1))
+        least = [min(n, share) for n in longest]
+    return whole, least
 
 
 # --- markdown --------------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+"""The terminal renderer: a table wider than the terminal folds its cells, and loses none."""
+
+from __future__ import annotations
+
+import pytest
+
+from sleuth.report.document import Document, Section
+from sleuth.report.render import render
+
+COLUMNS = ["severity_label", "severity", "title", "tactics", "findings", "first_seen", "last_seen", "id"]
+ROW = ["Critical", 10, "7 findings: C&CActivity.B!DNS, CompromisedCredentials", "Reconnaissance -> Initial Access",
+       7, "2026-03-03T08:00:00Z", "2026-03-04T05:10:00Z", "5408865f-a541-58aa-8143-c0a3e3e5b2f0"]  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [200, 120, 80, 60])
+def test_no_column_vanishes_in_a_narrow_terminal(width):
+    text = render(Document("t", {}, [], [Section("Groups", COLUMNS, [ROW])]), "table", width=width)
+    flat = "".join(text.split())  # folded cells: their pieces, read in order across lines
+    assert all(len(line) <= width for line in text.splitlines())
+    for value in ("Critical", "Reconna", "5408865f", "2026-03"):
+        assert value[:4] in flat, (width, value)
+    for header in ("title", "tactics", "id"):
+        assert header[:3] in text, (width, header)
