@@ -74,11 +74,9 @@ def profile_document(profile: Profile) -> Document:
         Section("Details", ["field", "value"], [[k, v] for k, v in details.items() if v not in (None, [], "")]),
         Section(
             "API call volume",
-            ["from", "to", "calls", "failed", f"baseline per {per}", f"timeline (per {per})"],
+            ["calls", "failed", f"baseline per {per}", f"timeline (per {per}, scope start to end)"],
             [
                 [
-                    profile.scope.start,
-                    profile.scope.end,
                     int(total.sum()),
                     int(volume["failure"].sum()),
                     volume["baseline"][0] if len(volume) else 0,
