@@ -33,8 +33,10 @@ def cli() -> None:
     """sleuth: an offline Amazon Detective for CloudTrail, VPC Flow Logs and GuardDuty exports.
 
     Point it at log files, folders, s3:// prefixes or a case store (-s) and ask: what is covered
-    (sources), what happened (search), what was flagged (findings); keep a case for fast
-    re-questioning (ingest).
+    (sources), what the case looks like (summary), what happened (search), what was flagged
+    (findings, with sleuth's own detections: rules), which findings make one incident (groups,
+    group), what an entity did against its baseline (profile), and how an incident happened and
+    what to do now (investigate). Keep a case for fast re-questioning (ingest).
     """
 
 
