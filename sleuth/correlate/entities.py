@@ -37,6 +37,7 @@ CATEGORIES = {
     "ContainerCluster": "Compute",
     "ContainerPod": "Compute",
     "ContainerImage": "Compute",
+    "AwsService": "Other",  # sleuth's: an AWS service acting for a principal (never a linking entity)
     "Finding": "Finding",
     "FindingGroup": "Finding",
 }

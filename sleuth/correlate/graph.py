@@ -18,8 +18,10 @@ carry `first_seen`, `last_seen` and `count`:
 | talked_to      | Ec2Instance (or IpAddress) -> IpAddress (bytes, flows) | VPC flows        |
 | involves       | Finding -> entity (attribute `role`)         | finding_entities            |
 | in_account     | principal -> AwsAccount                      | events                      |
+| via_service    | principal or session -> AwsService (ec2.amazonaws.com, AWS Internal) | events |
 
-The account itself, and addresses, user agents, buckets or keys used by at least
+The account itself, AWS services acting for principals (`AwsService`, a sourceIPAddress such as
+ec2.amazonaws.com), and addresses, user agents, buckets or keys used by at least
 `Config.high_degree_min` distinct identities (a NAT address, the console's user agent) are marked
 `high_degree`: they say little about which incident an edge belongs to, so correlation discounts them.
 """
@@ -56,6 +58,14 @@ def _edges(frame: pl.LazyFrame, src_type: pl.Expr, src: pl.Expr, dst_type: pl.Ex
     )
 
 
+def service_host() -> pl.Expr:
+    """The AWS service that made a call on a principal's behalf: sourceIPAddress as a service host
+    (ec2.amazonaws.com) or "AWS Internal"; null for addresses."""
+    source = pl.col("src_ip").str.strip_chars()
+    is_service = source.str.contains(r"(?i)^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$") | (source == "AWS Internal")
+    return pl.when(is_service).then(source)
+
+
 def event_edges(events: pl.LazyFrame) -> pl.DataFrame:
     """The relationships CloudTrail shows, one row per (from, to, edge type)."""
     ptype, principal = principal_type(), pl.col("principal")
@@ -72,6 +82,7 @@ def event_edges(events: pl.LazyFrame) -> pl.DataFrame:
         _edges(events, ptype, principal, pl.lit("UserAgent"), pl.col("user_agent"), "used_agent"),
         _edges(events, ptype, principal, pl.lit("AwsAccount"), pl.col("account"), "in_account"),
         _edges(events, pl.lit("Ec2Instance"), instance_of_session(), session_type, pl.col("session"), "ran_as"),
+        _edges(events, caller_type, caller, pl.lit("AwsService"), service_host(), "via_service"),
     ]
     for entity_type, expr in resource_entity_columns().items():
         targets = events.select(ptype.alias("_t"), principal.alias("_p"), expr.alias("_r"), "time").explode("_r")
@@ -209,7 +220,7 @@ def mark_high_degree(graph: nx.MultiDiGraph, config: Config) -> None:
         neighbours = set(graph.predecessors(node)) | set(graph.successors(node))
         identities = sum(1 for other in neighbours if graph.nodes[other]["type"] in _IDENTITIES)
         data["degree"] = len(neighbours)
-        data["high_degree"] = data["type"] == "AwsAccount" or (
+        data["high_degree"] = data["type"] in ("AwsAccount", "AwsService") or (
             data["type"] not in _IDENTITIES and identities >= config.high_degree_min
         )
 

@@ -411,7 +411,7 @@ def incident_graph(incident: Incident, related: pl.DataFrame, finding_entities: 
     graph = nx.MultiDiGraph()
     edges = event_edges(incident.events.lazy()) if not incident.events.is_empty() else None
     if edges is not None:
-        add_edges(graph, edges.filter(~pl.col("edge").is_in(["used_agent", "in_account"])))
+        add_edges(graph, edges.filter(~pl.col("edge").is_in(["used_agent", "in_account", "via_service"])))
     if not incident.links.is_empty():
         add_edges(graph, lineage_edges(incident.links))
     if not incident.flows.is_empty():

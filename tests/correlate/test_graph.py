@@ -55,3 +55,19 @@ def test_an_address_used_by_enough_identities_is_a_hub():
     assert "IpAddress:203.0.113.66" in hubs  # alice and the admin-role session both called from it
     assert "IpAddress:203.0.113.66" in marked
     assert not hub_keys(data.events, Config())  # at the default (25 identities) nothing in the fixture is
+
+
+def test_aws_services_acting_for_principals_are_hubs():
+    import polars as pl
+
+    from sleuth.correlate.graph import service_host
+
+    frame = pl.DataFrame({"src_ip": ["ec2.amazonaws.com", "AWS Internal", "203.0.113.5", "evil.example.com", None]})
+    assert frame.select(service_host()).to_series().to_list() == ["ec2.amazonaws.com", "AWS Internal", None, None, None]
+    from tests.conftest import shared
+
+    data = open_dataset([str(shared("invictus-aws-dataset"))], TimeWindow(), Config())
+    graph = build_graph(data.events, Config())
+    services = [node for node, attrs in graph.nodes(data=True) if attrs["type"] == "AwsService"]
+    assert "AwsService:AWS Internal" in services and "AwsService:secretsmanager.amazonaws.com" in services
+    assert all(graph.nodes[node]["high_degree"] for node in services)
