@@ -1,9 +1,8 @@
 import click
 
 from sleuth.cli.options import common_options, make_run, output_options
-from sleuth.cli.output import emit, finish, progress_bar, warn
+from sleuth.cli.output import emit, finish, read_dataset, warn
 from sleuth.correlate.detect import Lazy, add_findings, cached_detect
-from sleuth.dataset import open_dataset
 from sleuth.findings import FindingFilter, check_threshold, list_findings, parse_severity
 from sleuth.report.views import findings_document
 
@@ -25,9 +24,7 @@ def command(fmt, output, force, min_severity, types, entities, producers, limit,
     minimum = parse_severity(min_severity) if min_severity else None
     threshold = parse_severity(fail_on) if fail_on else None
     where = FindingFilter(minimum, types, entities, producers, limit)
-    with progress_bar(run, "reading") as progress:
-        dataset = open_dataset(run.sources, run.window, run.config, progress, run.remote)
-    warn(run, dataset.warnings)
+    dataset = read_dataset(run)
     if not no_detections and (not producers or "sleuth" in {p.lower() for p in producers}):
         detections = cached_detect(dataset, run.config, geo=Lazy(run.geo), intel=Lazy(run.intel))
         warn(run, detections.warnings)

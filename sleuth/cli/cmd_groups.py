@@ -2,7 +2,7 @@ import click
 
 from sleuth.cli.options import common_options, make_run, output_options, pick_format
 from sleuth.cli.output import emit, finish, read_dataset, write_text
-from sleuth.correlate.groups import find_group, find_groups, group_graph
+from sleuth.correlate.groups import find_group, find_groups, group_evidence, group_graph
 from sleuth.correlate.lineage import links_for
 from sleuth.report.graph_render import RENDERERS
 from sleuth.report.group_views import group_document, groups_document
@@ -33,9 +33,12 @@ def group_command(fmt, output, force, graph_format, group_id, **common) -> None:
     """One finding group in full: findings, entities by category, tactic chain, evidence, graph."""
     run = make_run(**common)
     dataset = read_dataset(run)
-    result = find_groups(dataset, run.config, run.geo(), run.intel(), evidence=True)
+    links = links_for(dataset, run.config)
+    geo = run.geo()
+    result = find_groups(dataset, run.config, geo, run.intel(), links=links)
     group = find_group(result, group_id)
-    graph = group_graph(group, links_for(dataset, run.config))
+    group.evidence = group_evidence(dataset, group, run.config, geo)  # the one group shown, not every group
+    graph = group_graph(group, links)
     if graph_format:
         write_text(run, RENDERERS[graph_format](graph), output, force)
     else:

@@ -90,6 +90,12 @@ def data_end(frame: pl.LazyFrame, column: str = "time") -> datetime | None:
     return frame.select(pl.col(column).max()).collect().item()
 
 
+def last_record(dataset) -> datetime | None:
+    """The time of the dataset's last event or flow, or None when it holds neither."""
+    ends = [end for end in (data_end(dataset.events), data_end(dataset.frames["flows"], "start")) if end is not None]
+    return max(ends) if ends else None
+
+
 def poisson_tail(k: int, lam: float) -> float:
     """P(X >= k) for X ~ Poisson(lam), summed in log space so that large counts stay exact enough."""
     if k <= 0:

@@ -45,7 +45,6 @@ PRINCIPAL_TYPES = ("AwsUser", "AwsRole", "FederatedUser")
 
 INSTANCE_ID = r"i-(?:[0-9a-f]{17}|[0-9a-f]{8})"  # the long form first: unanchored matches take it whole
 INSTANCE = re.compile(rf"^{INSTANCE_ID}$")
-_ACCESS_KEY = re.compile(r"^(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{12,}$")
 PRINCIPAL_ID = re.compile(r"^(?:AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{12,}$")
 _IPV4_PADDED = r"^\d{1,3}(?:\.\d{1,3}){3}$"
 
@@ -106,6 +105,17 @@ def principal_type() -> pl.Expr:
         .then(pl.lit("AwsUser"))
         .otherwise(None)
     )
+
+
+def short_principal() -> pl.Expr:
+    """events.principal without its `arn:aws:iam::<account>:` prefix (user/alice, assumed-role/r/s), for
+    tables whose account is shown elsewhere."""
+    return pl.col("principal").str.replace(r"^arn:[^:]+:(iam|sts)::\d+:", "")
+
+
+def short_id(entity_id: str) -> str:
+    """An entity id for a label: an ARN without its `arn:partition:service:region:account:` prefix."""
+    return entity_id.split(":", 5)[-1] if entity_id.startswith("arn:") else entity_id
 
 
 def instance_of_session() -> pl.Expr:

@@ -43,6 +43,7 @@ from sleuth.correlate.entities import (
     principal_type,
     resource_entity_columns,
 )
+from sleuth.netaddr import PRIVATE_PREFIX
 
 _EDGE_COLUMNS = ["src_type", "src", "dst_type", "dst", "edge", "first_seen", "last_seen", "count"]
 
@@ -116,7 +117,7 @@ def lineage_edges(links: pl.DataFrame) -> pl.DataFrame:
 
 def flow_edges(flows: pl.LazyFrame) -> pl.DataFrame:
     """Who talked to whom in the flows: an instance (or its address) to each peer, with bytes."""
-    local = pl.col("src_addr").str.contains(r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])")
+    local = pl.col("src_addr").str.contains(PRIVATE_PREFIX)
     me = pl.when(local).then("src_addr").otherwise("dst_addr")
     peer = pl.when(local).then("dst_addr").otherwise("src_addr")
     named = pl.col("instance_id").is_not_null()

@@ -31,6 +31,7 @@ import polars as pl
 
 from sleuth.attack import KILL_CHAIN
 from sleuth.config import Config
+from sleuth.correlate.entities import CATEGORIES, short_id
 from sleuth.netaddr import is_external, parse_ip
 from sleuth.severity import severity_label
 
@@ -208,7 +209,7 @@ def _group(ids: list[str], findings: pl.DataFrame, finding_entities: pl.DataFram
             pl.col("role").unique().sort().str.join(", ").alias("roles"),
             pl.col("finding_id").n_unique().alias("findings"),
         )
-        .with_columns(pl.col("entity_type").replace_strict(_categories(), default="Other").alias("category"))
+        .with_columns(pl.col("entity_type").replace_strict(CATEGORIES, default="Other").alias("category"))
         .sort(["category", "findings", "entity_type", "entity_id"], descending=[False, True, False, False])
     )
     tactics = tactic_chain([t for row in members["tactics"].to_list() for t in (row or [])])
@@ -227,12 +228,6 @@ def _group(ids: list[str], findings: pl.DataFrame, finding_entities: pl.DataFram
     )
 
 
-def _categories() -> dict[str, str]:
-    from sleuth.correlate.entities import CATEGORIES
-
-    return CATEGORIES
-
-
 def _title(members: pl.DataFrame, entities: pl.DataFrame) -> str:
     """What kinds of findings, about whom: "3 findings: StopLogging, Root login ... by user/alice"."""
     kinds = Counter(_kind(t) for t in members["type"].to_list())
@@ -241,7 +236,7 @@ def _title(members: pl.DataFrame, entities: pl.DataFrame) -> str:
     actors = entities.filter(pl.col("roles").str.contains("actor") & pl.col("category").eq("Identity"))
     actor = actors.filter(pl.col("entity_type").is_in(["AwsUser", "AwsRole", "FederatedUser"]))
     who = (actor if len(actor) else actors)["entity_id"].head(1).to_list()
-    by = f" by {_short(who[0])}" if who else ""
+    by = f" by {short_id(who[0])}" if who else ""
     count = len(members)
     return f"{count} finding{'s' if count != 1 else ''}: {named}{more}{by}"
 
@@ -250,10 +245,6 @@ def _kind(finding_type: str | None) -> str:
     """The readable part of a finding type: `Stealth:IAMUser/CloudTrailLoggingDisabled` -> the name."""
     text = finding_type or "unknown"
     return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or text
-
-
-def _short(entity_id: str) -> str:
-    return entity_id.split(":", 5)[-1] if entity_id.startswith("arn:") else entity_id
 
 
 # --- the library entry point -----------------------------------------------------------------
@@ -267,10 +258,17 @@ class GroupsResult:
 
 
 def find_groups(
-    dataset, config: Config, geo=None, intel=None, evidence: bool = False, detect: bool = True
+    dataset,
+    config: Config,
+    geo=None,
+    intel=None,
+    evidence: bool = False,
+    detect: bool = True,
+    links: pl.DataFrame | None = None,
 ) -> GroupsResult:
     """Finding groups over GuardDuty's findings and sleuth's own detections in `dataset` (`detect`
-    False: the dataset already holds sleuth's findings, see detect.with_detections)."""
+    False: the dataset already holds sleuth's findings, see detect.with_detections). `links`: the
+    dataset's lineage.links_for when the caller has it already (else it is computed here)."""
     from sleuth.correlate.graph import hubs_for
     from sleuth.correlate.lineage import links_for
 
@@ -279,7 +277,9 @@ def find_groups(
     findings = dataset.frames["findings"].collect()
     entities = dataset.frames["finding_entities"].collect()
     hubs = hubs_for(dataset, config)
-    groups = group_findings(findings, entities, config, links_for(dataset, config), hubs)
+    if links is None:
+        links = links_for(dataset, config)
+    groups = group_findings(findings, entities, config, links, hubs)
     if evidence:
         for group in groups:
             group.evidence = group_evidence(dataset, group, config, geo)
@@ -336,11 +336,9 @@ def group_graph(group: Group, links: pl.DataFrame | None = None):
     for row in group.entities.iter_rows(named=True):
         key = f"{row['entity_type']}:{row['entity_id']}"
         members.add(key)
-        graph.add_node(key, type=row["entity_type"], label=_short(row["entity_id"]), category=row["category"])
+        graph.add_node(key, type=row["entity_type"], label=short_id(row["entity_id"]), category=row["category"])
     involved = group.findings.select("finding_id")
-    for finding_id, entity_type, entity_id, role in (
-        group_entities_long(group).join(involved, on="finding_id").iter_rows()
-    ):
+    for finding_id, entity_type, entity_id, role in group.entity_rows.join(involved, on="finding_id").iter_rows():
         graph.add_edge(f"Finding:{finding_id}", f"{entity_type}:{entity_id}", key=role, label=role)
     if links is not None and not links.is_empty():
         for row in links.iter_rows(named=True):
@@ -353,11 +351,6 @@ def group_graph(group: Group, links: pl.DataFrame | None = None):
                 if target in members and not graph.has_edge(caller, target, label):
                     graph.add_edge(caller, target, key=label, label=label)
     return graph
-
-
-def group_entities_long(group: Group) -> pl.DataFrame:
-    """(finding_id, entity_type, entity_id, role) rows of the group, one per role."""
-    return group.entity_rows
 
 
 def find_group(result: GroupsResult, wanted: str) -> Group:

@@ -10,7 +10,7 @@ import polars as pl
 
 from sleuth.config import Config
 from sleuth.correlate import activity as act
-from sleuth.correlate.baseline import Scope, spikes
+from sleuth.correlate.baseline import Scope, api_name, spikes
 from sleuth.correlate.entities import failed, normalized_ip
 from sleuth.correlate.profile import newly_observed_sets
 
@@ -101,7 +101,7 @@ def ttp_observed(incident) -> list[dict]:
         pl.col("tactics").list.first().alias("tactic"),
         pl.col("techniques").list.first().alias("technique"),
         normalized_ip().fill_null(pl.col("src_ip")).alias("ip"),
-        (pl.col("service").str.replace(r"\.amazonaws\.com$", "") + ":" + pl.col("action")).alias("api"),
+        api_name().alias("api"),  # label_events matched service and action: neither is null
     )
     grouped = (
         joined.group_by("tactic", "technique", "api", "ip")

@@ -28,8 +28,8 @@ from sleuth import __version__
 from sleuth.config import Config
 from sleuth.correlate import indicators as ind
 from sleuth.correlate import remediation, story
-from sleuth.correlate.baseline import Scope, data_end, resolve_scope
-from sleuth.correlate.entities import PRINCIPAL_TYPES, EntityRef, instance_launches, normalized_ip
+from sleuth.correlate.baseline import Scope, last_record, resolve_scope
+from sleuth.correlate.entities import PRINCIPAL_TYPES, EntityRef, instance_launches, normalized_ip, short_id
 from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
 from sleuth.correlate.lineage import links_for
@@ -103,14 +103,14 @@ def investigate(
     dataset = with_detections(dataset, config, geo, intel)
     findings = dataset.frames["findings"].collect()
     finding_entities = dataset.frames["finding_entities"].collect()
-    groups = find_groups(dataset, config, geo, intel, detect=False).groups
+    links = links_for(dataset, config)
+    groups = find_groups(dataset, config, geo, intel, detect=False, links=links).groups
     seeds, window, described = _target(dataset, target, findings, finding_entities, groups, config, scope)
     window = Scope(
         window[0],
         window[1],
         window[0] - timedelta(days=config.baseline_days if baseline_days is None else baseline_days),
     )
-    links = links_for(dataset, config)
     incident = gather(dataset, seeds, window, links, finding_entities, findings)
     related = ind.related_findings(findings, finding_entities, incident, window)
     related_groups = [g for g in groups if set(g.finding_ids) & set(related["finding_id"].to_list())]
@@ -197,8 +197,7 @@ def _entity_span(dataset, entity: EntityRef, groups: list[Group], config: Config
     if spans:
         _, end, start = max(spans)
         return start - margin, end + margin
-    ends = [e for e in (data_end(dataset.events), data_end(dataset.frames["flows"], "start")) if e is not None]
-    window = resolve_scope(max(ends) if ends else None, config)
+    window = resolve_scope(last_record(dataset), config)
     return window.start, window.end
 
 
@@ -437,7 +436,7 @@ def incident_graph(incident: Incident, related: pl.DataFrame, finding_entities: 
                 (r["severity"] for r in related.iter_rows(named=True) if r["finding_id"] == text), 0
             )
         else:
-            data["label"] = text.split(":", 5)[-1] if text.startswith("arn:") else text
+            data["label"] = short_id(text)
     for _, _, data in graph.edges(data=True):
         data["label"] = data.get("edge", "").replace("_", " ")
     return graph

@@ -10,7 +10,7 @@ import polars as pl
 
 from sleuth.config import Config
 from sleuth.correlate import activity as act
-from sleuth.correlate.baseline import Scope, api_name, data_end, newly_observed, resolve_scope, spikes
+from sleuth.correlate.baseline import Scope, api_name, last_record, newly_observed, resolve_scope, spikes
 from sleuth.correlate.entities import (
     LAUNCHES,
     PRINCIPAL_TYPES,
@@ -23,8 +23,7 @@ from sleuth.correlate.entities import (
 from sleuth.correlate.lineage import ISSUING, credential_links, with_usage
 from sleuth.correlate.lookup import entity_row, locate
 from sleuth.dataset import Dataset
-
-_PRIVATE = r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])"
+from sleuth.netaddr import PRIVATE_PREFIX
 
 
 @dataclass
@@ -62,7 +61,7 @@ def build_profile(
     act.warm_geo(geo)
     flows = dataset.frames["flows"]
     entity = locate(target, dataset.events, flows, dataset.frames["finding_entities"])
-    window = resolve_scope(_last_time(dataset), config, scope, baseline_days)
+    window = resolve_scope(last_record(dataset), config, scope, baseline_days)
     # Read once (the row and the window), only the columns a profile reads: the JSON texts are the bulk
     # of a record; only responses to sign-ins (did it fail?) and launches (of which instance?) are read.
     everything = (
@@ -104,12 +103,6 @@ _PROFILED = ["event_id", "time", "account", "service", "action", "error_code", "
 
 def _response_if(actions: list[str]) -> pl.Expr:
     return pl.when(pl.col("action").is_in(actions)).then(pl.col("response")).alias("response")
-
-
-def _last_time(dataset: Dataset) -> datetime | None:
-    ends = [data_end(dataset.events), data_end(dataset.frames["flows"], "start")]
-    known = [end for end in ends if end is not None]
-    return max(known) if known else None
 
 
 def _first(row: pl.DataFrame) -> datetime | None:
@@ -363,7 +356,7 @@ def _interface_addresses(flows: pl.DataFrame) -> list[str]:
     counted = (
         ends.group_by("interface_id", "address")
         .len()
-        .with_columns(pl.col("address").str.contains(_PRIVATE).alias("private"))
+        .with_columns(pl.col("address").str.contains(PRIVATE_PREFIX).alias("private"))
         .sort(["len", "private", "address"], descending=[True, True, False])
     )
     return counted.group_by("interface_id", maintain_order=True).first()["address"].unique().to_list()

@@ -7,7 +7,7 @@ from collections import Counter
 
 import polars as pl
 
-from sleuth.correlate.entities import failed, normalized_ip
+from sleuth.correlate.entities import failed, normalized_ip, short_principal
 from sleuth.correlate.remediation import IAM_PERSISTENCE
 from sleuth.severity import severity_label
 
@@ -83,9 +83,14 @@ def _vector(event: dict, failures_before: int, from_attacker: bool) -> str:
     return f"API call {action} by {principal}"
 
 
+def _with_earlier(incident) -> pl.DataFrame:
+    """The incident's events with those from the attacker's addresses before the scope, earliest first."""
+    return pl.concat([incident.earlier, incident.events]) if len(incident.earlier) else incident.events
+
+
 def first_intrusion(incident) -> dict | None:
     """The earliest event of the incident from the attacker's addresses, and the entry vector it suggests."""
-    events = pl.concat([incident.earlier, incident.events]) if len(incident.earlier) else incident.events
+    events = _with_earlier(incident)
     if events.is_empty():
         return None
     ips = events.with_columns(normalized_ip().alias("_ip"))
@@ -128,7 +133,7 @@ def timeline(incident) -> pl.DataFrame:
     """Key events in time order; read-only successes repeated `_FOLD_MIN`+ times fold into one row."""
     from sleuth.correlate.detect.mapped import label_events
 
-    events = pl.concat([incident.earlier, incident.events]) if len(incident.earlier) else incident.events
+    events = _with_earlier(incident)
     columns = {
         "time": pl.Datetime("us", "UTC"),
         "principal": pl.String,
@@ -156,7 +161,7 @@ def timeline(incident) -> pl.DataFrame:
         .then(pl.lit("success"))
         .otherwise(pl.col("error_code").fill_null("Failure"))
         .alias("outcome"),
-        pl.col("principal").str.replace(r"^arn:[^:]+:(iam|sts)::\d+:", "").alias("short"),
+        short_principal().alias("short"),
     )
     noise = (pl.col("read_only") & ~failed() & pl.col("tactic").is_null()).fill_null(False)
     repeated = rows.filter(noise).group_by("short", "action", "source_ip").agg(pl.len().alias("n"))

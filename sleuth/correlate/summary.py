@@ -10,9 +10,10 @@ import polars as pl
 
 from sleuth.config import Config
 from sleuth.correlate import activity as act
-from sleuth.correlate.baseline import Scope, bucket_every, data_end, resolve_scope
+from sleuth.correlate.baseline import Scope, bucket_every, last_record, resolve_scope
 from sleuth.correlate.entities import failed, instance_launches, instance_of_session, normalized_ip, principal_type
 from sleuth.dataset import Dataset
+from sleuth.netaddr import PRIVATE_PREFIX
 from sleuth.severity import ORDER
 
 TOP = 10
@@ -37,8 +38,7 @@ def build_summary(
     baseline_days: int | None = None,
 ) -> Summary:
     act.warm_geo(geo)
-    ends = [e for e in (data_end(dataset.events), data_end(dataset.frames["flows"], "start")) if e is not None]
-    window = resolve_scope(max(ends) if ends else None, config, scope, baseline_days)
+    window = resolve_scope(last_record(dataset), config, scope, baseline_days)
     scoped = dataset.events.filter(window.in_scope())
     actors = _actors(scoped, window)
     return Summary(
@@ -114,7 +114,7 @@ def _flow_volume(dataset: Dataset, scope: Scope) -> pl.DataFrame:
     """Bytes in and out per instance: named by the flows, or the one launched with the interface (its
     RunInstances response), else the interface."""
     flows = dataset.frames["flows"].filter(scope.in_scope("start") & (pl.col("action") == "ACCEPT"))
-    local = pl.col("src_addr").str.contains(r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])")
+    local = pl.col("src_addr").str.contains(PRIVATE_PREFIX)
     per_interface = (
         flows.select(
             "instance_id",

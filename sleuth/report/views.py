@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import polars as pl
 
+from sleuth.correlate.entities import short_principal
 from sleuth.coverage import Coverage
 from sleuth.findings import FindingsResult
 from sleuth.ingest import IngestSummary
@@ -52,11 +52,6 @@ def _json_or_text(text: str | None) -> Any:
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return text
     return value
-
-
-def short_principal() -> pl.Expr:
-    """In a terminal table the account has its own column: user/bert-jan instead of the whole ARN."""
-    return pl.col("principal").str.replace(r"^arn:[^:]+:(iam|sts)::\d+:", "")
 
 
 def search_document(result: SearchResult) -> Document:
