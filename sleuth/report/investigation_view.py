@@ -155,7 +155,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
             ["input", "sha256", "format", "kept"],
             [[i["path"], i["sha256"], i["format"], i["kept"]] for i in inv.inputs],
             note=f"sleuth {inv.run['sleuth_version']}, run {inv.run['time']:%Y-%m-%dT%H:%M:%SZ}, "
-            f"parameters {inv.run['parameters']}",
+            "parameters " + ", ".join(f"{k}={v}" for k, v in inv.run["parameters"].items()),
             kind="details" if markdown else "table",
             limits={"input": 60},
         ),

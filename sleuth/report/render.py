@@ -171,8 +171,10 @@ def render_markdown(document: Document) -> str:
         if section.kind == "steps":
             for number, (title, command, why) in enumerate(section.rows, start=1):
                 fence = _fence(command)
-                lines += [f"{number}. {escape.markdown(title)}", "", f"   {fence}sh", f"   {escape.visible(command)}",
-                          f"   {fence}", "", f"   {escape.markdown(why)}", ""]  # fmt: skip
+                # A list item's blocks are indented to its text ("10. " is 4 wide): less ends the list.
+                pad = " " * (len(str(number)) + 2)
+                lines += [f"{number}. {escape.markdown(title)}", "", f"{pad}{fence}sh", f"{pad}{escape.visible(command)}",
+                          f"{pad}{fence}", "", f"{pad}{escape.markdown(why)}", ""]  # fmt: skip
             if not section.rows:
                 lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
             continue

@@ -1,4 +1,4 @@
-"""The terminal renderer: a table wider than the terminal folds its cells, and loses none."""
+"""The renderers: a terminal table wider than the terminal folds its cells and loses none; markdown steps."""
 
 from __future__ import annotations
 
@@ -21,3 +21,14 @@ def test_no_column_vanishes_in_a_narrow_terminal(width):
         assert value[:4] in flat, (width, value)
     for header in ("title", "tactics", "id"):
         assert header[:3] in text, (width, header)
+
+
+def test_markdown_steps_past_nine_stay_in_one_list():
+    steps = [[f"Step {n}", f"aws iam do-thing --n {n}", "why"] for n in range(1, 12)]
+    text = render(Document("t", {}, [], [Section("Remediation", [], steps, kind="steps")]), "markdown")
+    lines = text.splitlines()
+    tenth = lines.index("10. Step 10")
+    # CommonMark: the blocks of item "10." must be indented 4 spaces (its marker's width) to stay inside it
+    assert lines[tenth + 2] == "    ```sh" and lines[tenth + 3] == "    aws iam do-thing --n 10"
+    ninth = lines.index("9. Step 9")
+    assert lines[ninth + 2] == "   ```sh"
