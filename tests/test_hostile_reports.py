@@ -123,7 +123,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
 
 # --- markdown with code fences and <details> -----------------------------------------------------
 
-FENCE_OPEN = re.compile(r"( {0,3})(`{3,})(mermaid|sh)")
+FENCE_OPEN = re.compile(r"( {0,6})(`{3,})(mermaid|sh)")  # inside a list item "10. ", fences are indented 4
 DETAILS_OPEN = re.compile(r"<details><summary>[^<>`]*</summary>")
 # A Mermaid label: no character that could end it or become markup, only entity codes (#34; ...).
 LABEL = r'(?:[^"#&<>\[\](){}|;`\\\n]|#\d+;)*'
@@ -155,7 +155,7 @@ def split_markdown(text: str) -> tuple[str, dict[str, list[list[str]]]]:
         opened = FENCE_OPEN.fullmatch(line)
         if opened:
             indent, fence, language = opened.groups()
-            closing = re.compile(rf" {{0,3}}`{{{len(fence)},}} *")
+            closing = re.compile(rf" {{0,{len(indent) + 3}}}`{{{len(fence)},}} *")  # any line that could close it
             end = next(i for i in range(index + 1, len(lines)) if closing.fullmatch(lines[i]))
             assert lines[end] == indent + fence, f"a fence closed by {lines[end]!r}"
             body = lines[index + 1 : end]

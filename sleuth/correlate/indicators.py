@@ -12,6 +12,7 @@ from sleuth.config import Config
 from sleuth.correlate import activity as act
 from sleuth.correlate.baseline import Scope, api_name, spikes
 from sleuth.correlate.entities import failed, normalized_ip
+from sleuth.correlate.flows import orient
 from sleuth.correlate.profile import newly_observed_sets
 
 _EVIDENCE_MAX = 20  # ids listed per indicator; the counts say how many there were
@@ -289,16 +290,17 @@ def network_transfer(incident) -> list[dict]:
     flows = incident.flows
     if flows.is_empty():
         return []
-    attacker = list(incident.addresses)
-    outbound = pl.col("dst_addr").is_in(attacker) if attacker else pl.lit(True)
+    # Each flow from the incident's instance's side: the interface's own address is local.
     grouped = (
-        flows.with_columns(
-            pl.when(outbound).then(pl.lit("outbound")).otherwise(pl.lit("inbound")).alias("direction"),
-            pl.when(outbound).then("src_addr").otherwise("dst_addr").alias("local"),
-            pl.when(outbound).then("dst_addr").otherwise("src_addr").alias("peer"),
-            pl.when(outbound).then("dst_port").otherwise("src_port").alias("remote_port"),
+        orient(flows)
+        .with_columns(
+            pl.when("_outbound").then(pl.lit("outbound")).otherwise(pl.lit("inbound")).alias("direction"),
+            pl.col("_local").alias("local"),
+            pl.col("_peer").alias("peer"),
+            pl.col("_local_port").alias("local_port"),
+            pl.col("_peer_port").alias("remote_port"),
         )
-        .group_by("direction", "local", "peer", "remote_port", "protocol", "interface_id")
+        .group_by("direction", "local", "local_port", "peer", "remote_port", "protocol", "interface_id")
         .agg(
             pl.col("bytes").sum(),
             pl.len().alias("flows"),
@@ -313,6 +315,7 @@ def network_transfer(incident) -> list[dict]:
             "type": "NETWORK_TRANSFER",
             "direction": r["direction"],
             "local_address": r["local"],
+            "local_port": r["local_port"],
             "peer_address": r["peer"],
             "remote_port": r["remote_port"],
             "protocol": r["protocol"],

@@ -20,10 +20,10 @@ from sleuth.correlate.entities import (
     instance_launches,
     normalized_ip,
 )
+from sleuth.correlate.flows import orient
 from sleuth.correlate.lineage import ISSUING, credential_links, with_usage
 from sleuth.correlate.lookup import entity_row, locate
 from sleuth.dataset import Dataset
-from sleuth.netaddr import PRIVATE_PREFIX
 
 
 @dataclass
@@ -310,19 +310,19 @@ def _flow_volume(flows: pl.LazyFrame, entity: EntityRef, instances: pl.DataFrame
     if condition is None:
         return pl.DataFrame(schema=schema)
     frame = flows.filter(condition & scope.in_scope("start")).collect()
-    if entity.type == "IpAddress":
-        outbound = pl.col("src_addr") == entity.id
+    if entity.type == "IpAddress":  # seen from the address: the other end is its peer
+        frame = frame.with_columns(_outbound=pl.col("src_addr") == entity.id)
     else:
-        known = instances["private_ip"].drop_nulls().unique().to_list()
-        outbound = pl.col("src_addr").is_in(known or _interface_addresses(frame))
-    oriented = frame.with_columns(outbound.alias("out")).select(
-        pl.when("out").then("dst_addr").otherwise("src_addr").alias("peer"),
-        pl.when("out").then("src_port").otherwise("dst_port").alias("local_port"),
-        pl.when("out").then("dst_port").otherwise("src_port").alias("remote_port"),
+        frame = orient(frame)
+    out = pl.col("_outbound")
+    oriented = frame.select(
+        pl.when(out).then("dst_addr").otherwise("src_addr").alias("peer"),
+        pl.when(out).then("src_port").otherwise("dst_port").alias("local_port"),
+        pl.when(out).then("dst_port").otherwise("src_port").alias("remote_port"),
         "protocol",
-        pl.when("out").then(pl.lit("outbound")).otherwise(pl.lit("inbound")).alias("direction"),
-        pl.when("out").then(0).otherwise("bytes").alias("bytes_in"),
-        pl.when("out").then("bytes").otherwise(0).alias("bytes_out"),
+        pl.when(out).then(pl.lit("outbound")).otherwise(pl.lit("inbound")).alias("direction"),
+        pl.when(out).then(0).otherwise("bytes").alias("bytes_in"),
+        pl.when(out).then("bytes").otherwise(0).alias("bytes_out"),
         (pl.col("action") == "ACCEPT").alias("accept"),
         "start",
     )
@@ -341,25 +341,6 @@ def _flow_volume(flows: pl.LazyFrame, entity: EntityRef, instances: pl.DataFrame
         .drop("_total")
         .cast(schema)
     )
-
-
-def _interface_addresses(flows: pl.DataFrame) -> list[str]:
-    """Each interface's own address: the one at an end of most of its flows (a private one on a tie)."""
-    ends = pl.concat(
-        [
-            flows.select("interface_id", pl.col("src_addr").alias("address")),
-            flows.select("interface_id", pl.col("dst_addr").alias("address")),
-        ]
-    ).drop_nulls("address")
-    if ends.is_empty():
-        return []
-    counted = (
-        ends.group_by("interface_id", "address")
-        .len()
-        .with_columns(pl.col("address").str.contains(PRIVATE_PREFIX).alias("private"))
-        .sort(["len", "private", "address"], descending=[True, True, False])
-    )
-    return counted.group_by("interface_id", maintain_order=True).first()["address"].unique().to_list()
 
 
 def related_findings(dataset: Dataset, entity: EntityRef) -> pl.DataFrame:

@@ -38,7 +38,7 @@ _INDICATOR_TABLES: list[tuple[str, tuple[str, ...], list[str]]] = [
     (
         "Network transfer",
         ("NETWORK_TRANSFER",),
-        ["direction", "local_address", "peer_address", "remote_port", "bytes", "flows", "first_seen"],
+        ["direction", "local_address", "local_port", "peer_address", "remote_port", "bytes", "flows", "first_seen"],
     ),
     ("Related findings", ("RELATED_FINDING",), ["severity_label", "finding_type", "title", "producer", "id"]),
     ("Related finding groups", ("RELATED_FINDING_GROUP",), ["severity_label", "title", "id"]),
@@ -56,7 +56,8 @@ _HEADERS = {
     "issued_to": "issued to",
     "local_address": "local",
     "peer_address": "peer",
-    "remote_port": "port",
+    "local_port": "port",
+    "remote_port": "peer port",
     "first_seen": "first seen",
     "baseline_count": "baseline",
     "scope_count": "scope",

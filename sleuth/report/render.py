@@ -173,8 +173,8 @@ def render_markdown(document: Document) -> str:
                 fence = _fence(command)
                 # A list item's blocks are indented to its text ("10. " is 4 wide): less ends the list.
                 pad = " " * (len(str(number)) + 2)
-                lines += [f"{number}. {escape.markdown(title)}", "", f"{pad}{fence}sh", f"{pad}{escape.visible(command)}",
-                          f"{pad}{fence}", "", f"{pad}{escape.markdown(why)}", ""]  # fmt: skip
+                block = [f"{fence}sh", escape.visible(command), fence, "", escape.markdown(why)]
+                lines += [f"{number}. {escape.markdown(title)}", "", *(pad + ln if ln else "" for ln in block), ""]
             if not section.rows:
                 lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
             continue

@@ -114,5 +114,10 @@ def test_an_instance_brings_its_launcher_and_its_flows(panther):
     inv = investigate(panther, "i-05261ffb46217cdc3", Config(), GEO)
     assert "92.55.146.245" in inv.summary and "AKIASWJJJ66ZZZII4IYY" in {e["id"] for e in inv.entities}
     out = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "outbound"]
-    assert {i["peer_address"] for i in out} == {"92.55.146.245"}
+    assert {i["peer_address"] for i in out if i["accepted"]} == {"92.55.146.245"}
+    # the instance's rejected call to the VPC router is outbound from the instance, not into the router
+    (router,) = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["peer_address"] == "172.31.77.1"]
+    assert (router["direction"], router["local_address"], router["local_port"]) == ("outbound", "172.31.77.31", 443)
+    inbound_ssh = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "inbound" and i["local_port"] == 22]
+    assert [i["peer_address"] for i in inbound_ssh] == ["92.55.146.245"]
     assert any(step["applies"] == "instance" and "i-05261ffb46217cdc3" in step["command"] for step in inv.remediation)
