@@ -39,6 +39,7 @@ LINKING_TYPES = ("AccessKey", "AwsRoleSession", "AwsUser", "AwsRole", "Federated
                  "IpAddress")  # fmt: skip
 _NAMESPACE = uuid.UUID("5b0c8f2e-4c1d-4a7e-9f3a-7d1e2c9b6a10")
 
+
 def tactic_chain(tactics: list[str]) -> list[str]:
     """Distinct tactics in kill-chain order; unknown ones at the end as written, then `Other`."""
     known = [t for t in KILL_CHAIN if t in tactics]

@@ -12,7 +12,7 @@ from sleuth.config import Config
 from sleuth.correlate import activity as act
 from sleuth.correlate.baseline import Scope, api_name, spikes
 from sleuth.correlate.entities import failed, normalized_ip
-from sleuth.correlate.flows import orient
+from sleuth.correlate.flows import is_internal, orient
 from sleuth.correlate.profile import newly_observed_sets
 
 _EVIDENCE_MAX = 20  # ids listed per indicator; the counts say how many there were
@@ -299,8 +299,11 @@ def network_transfer(incident) -> list[dict]:
             pl.col("_peer").alias("peer"),
             pl.col("_local_port").alias("local_port"),
             pl.col("_peer_port").alias("remote_port"),
+            (~is_internal(pl.col("_peer"))).alias("external_peer"),
         )
-        .group_by("direction", "local", "local_port", "peer", "remote_port", "protocol", "interface_id")
+        .group_by(
+            "direction", "local", "local_port", "peer", "remote_port", "protocol", "interface_id", "external_peer"
+        )
         .agg(
             pl.col("bytes").sum(),
             pl.len().alias("flows"),
@@ -317,6 +320,7 @@ def network_transfer(incident) -> list[dict]:
             "local_address": r["local"],
             "local_port": r["local_port"],
             "peer_address": r["peer"],
+            "external_peer": r["external_peer"],
             "remote_port": r["remote_port"],
             "protocol": r["protocol"],
             "bytes": r["bytes"],
@@ -328,4 +332,14 @@ def network_transfer(incident) -> list[dict]:
             "evidence": {"flows": f"{r['flows']} flow records on {r['interface_id']}"},
         }
         for r in grouped.iter_rows(named=True)
+    ]
+
+
+def data_sent_out(indicators: list[dict]) -> list[dict]:
+    """The NETWORK_TRANSFER indicators of data that left the network: accepted, outbound, to an external
+    peer (a rejected call to the VPC router or traffic between instances moved nothing out)."""
+    return [
+        i
+        for i in indicators
+        if i["type"] == "NETWORK_TRANSFER" and i["direction"] == "outbound" and i["accepted"] and i["external_peer"]
     ]

@@ -16,6 +16,8 @@ from importlib import resources
 
 import polars as pl
 
+from sleuth.correlate.indicators import data_sent_out
+
 _KINDS = {
     "access_key",
     "access_key_rotate",
@@ -339,9 +341,7 @@ def _evidence(incident, indicators: list[dict], related: pl.DataFrame) -> dict[s
     ]
     if "brute-force" in types or "BruteForce" in types:
         found["brute_force"] = [{}]
-    outbound = sorted(
-        {i["peer_address"] for i in indicators if i["type"] == "NETWORK_TRANSFER" and i["direction"] == "outbound"}
-    )
+    outbound = sorted({i["peer_address"] for i in data_sent_out(indicators)})
     if outbound:
         found["exfiltration"] = [{"peers": ", ".join(outbound)}]
     flagged = sorted({i["ip_address"] for i in indicators if i["type"] == "FLAGGED_IP_ADDRESS"})

@@ -8,6 +8,7 @@ from collections import Counter
 import polars as pl
 
 from sleuth.correlate.entities import failed, normalized_ip, short_principal
+from sleuth.correlate.indicators import data_sent_out
 from sleuth.correlate.remediation import IAM_PERSISTENCE
 from sleuth.severity import severity_label
 
@@ -42,12 +43,12 @@ def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[f
             7.0,
             "credentials or permissions were created (" + ", ".join(sorted({i["api_name"] for i in persistence})) + ")",
         )
-    outbound = [
-        i for i in indicators if i["type"] == "NETWORK_TRANSFER" and i["direction"] == "outbound" and i["accepted"]
-    ]
+    outbound = data_sent_out(indicators)
     if outbound:
         total = sum(i["bytes"] for i in outbound)
-        raise_to(8.0, f"{total:,} bytes sent to the attacker's address")
+        to_attacker = {i["peer_address"] for i in outbound} <= set(incident.addresses)
+        raise_to(8.0, f"{total:,} bytes sent to the attacker's address" if to_attacker else
+                 f"{total:,} bytes sent to external addresses")  # fmt: skip
     if any(i["type"] == "FLAGGED_IP_ADDRESS" for i in indicators):
         raise_to(7.0, "an address on a threat-intel list was involved")
     if persistence and (tampering or outbound) and incident.addresses:
@@ -270,7 +271,7 @@ def summary(target: dict, incident, indicators: list[dict], first: dict | None, 
             + ", ".join(f"{i['issued_key']} for {i['issued_to'].split(':', 5)[-1]}" for i in keys)
             + "."
         )
-    transfer = [i for i in indicators if i["type"] == "NETWORK_TRANSFER" and i["direction"] == "outbound"]
+    transfer = data_sent_out(indicators)
     if transfer:
         total = sum(i["bytes"] for i in transfer)
         peers = ", ".join(sorted({i["peer_address"] for i in transfer}))

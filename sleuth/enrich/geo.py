@@ -119,7 +119,7 @@ class GeoInfo:
 
     @property
     def location(self) -> str | None:
-        """"City, Country", or "Country", or None."""
+        """ "City, Country", or "Country", or None."""
         if self.city and self.country:
             return f"{self.city}, {self.country}"
         return self.country or self.city or None
@@ -185,7 +185,7 @@ def classify(text: str | None) -> tuple[str, Address | None]:
 
 
 def address_kind(address: Address) -> str:
-    """"public", or the special-purpose range `address` is in (private, loopback, link-local, reserved)."""
+    """ "public", or the special-purpose range `address` is in (private, loopback, link-local, reserved)."""
     return _SPECIAL.get(address) or "public"
 
 

@@ -120,4 +120,7 @@ def test_an_instance_brings_its_launcher_and_its_flows(panther):
     assert (router["direction"], router["local_address"], router["local_port"]) == ("outbound", "172.31.77.31", 443)
     inbound_ssh = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "inbound" and i["local_port"] == 22]
     assert [i["peer_address"] for i in inbound_ssh] == ["92.55.146.245"]
+    # nothing left the network to the router: the summary and the blocking step name only the attacker
+    assert "172.31.77.1," not in inv.summary and "bytes went out to 92.55.146.245." in inv.summary
+    assert not any("172.31.77.1/32" in step["command"] for step in inv.remediation)
     assert any(step["applies"] == "instance" and "i-05261ffb46217cdc3" in step["command"] for step in inv.remediation)
