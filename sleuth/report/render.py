@@ -33,7 +33,8 @@ EXTENSIONS = {
 }
 # Characters that only appear inside JSON strings and that orjson leaves raw.
 _JSON_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
-_KEEP_WHOLE = 20  # terminal columns whose longest cell is this short are never truncated
+_KEEP_WHOLE = 20  # terminal columns whose longest cell is this short fold only when nothing else can
+_FOLD_LEAST = 8  # the narrowest a column of one tier is folded to before the next tier folds too
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
@@ -115,15 +116,19 @@ def _rich_table(section: Section, max_cell: int, width: int) -> Table | Text:
     title = Text(escape.terminal(section.title), style="bold")
     if not section.rows:
         return Text.assemble(title, Text(f": {section.empty}\n"))
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # Two spaces between columns (a one-space divider and one of padding), none at the edges.
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0)
+    )
     limits = [section.limits.get(column, max_cell) for column in section.columns]
     cells = [
-        [escape.terminal(cell_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
+        [escape.terminal(_terminal_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
         for row in section.rows
     ]
     longest = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(section.columns)]
-    for column, whole, least in zip(section.columns, *_column_widths(section.columns, longest, width), strict=True):
-        table.add_column(Text(column), no_wrap=whole, overflow="fold", min_width=least)
+    texty = [any(" " in row[i] for row in cells) for i in range(len(section.columns))]
+    for column, fitted in zip(section.columns, column_widths(longest, width, texty), strict=True):
+        table.add_column(Text(column), width=fitted, overflow="fold")
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     if section.note:
@@ -132,22 +137,43 @@ def _rich_table(section: Section, max_cell: int, width: int) -> Table | Text:
     return table
 
 
-def _column_widths(columns: list[str], longest: list[int], width: int) -> tuple[list[bool], list[int]]:
-    """Which columns stay whole on one line, and each column's least width.
+def _terminal_text(value: Any) -> str:
+    """cell_text, but a time with a space for its T (RFC 3339 allows it), so a narrow column folds it
+    into its date and its time of day rather than in the middle of the hour."""
+    if isinstance(value, datetime) and value.microsecond == 0:
+        return value.strftime("%Y-%m-%d %H:%M:%SZ")
+    return cell_text(value)
 
-    Short values (times, counts, addresses) are kept whole; long ones fold onto more lines. When even
-    that does not fit the terminal, headers may fold too, and then every column: rich would otherwise
-    squeeze a column to nothing and a value would vanish from the table."""
-    gaps = 3 * len(columns)
-    whole = [n <= _KEEP_WHOLE for n in longest]
-    least = [n if keep else len(c) for n, keep, c in zip(longest, whole, columns, strict=True)]
-    if sum(least) + gaps > width:
-        least = [n if keep else min(len(c), 8) for n, keep, c in zip(longest, whole, columns, strict=True)]
-    if sum(least) + gaps > width:
-        whole = [False] * len(columns)
-        share = max(4, (width - gaps) // max(len(columns), 1))
-        least = [min(n, share) for n in longest]
-    return whole, least
+
+def column_widths(longest: list[int], width: int, texty: list[bool] | None = None) -> list[int]:
+    """Each column's width so that the table fits `width` terminal columns; longer values fold.
+
+    Columns give way in tiers, each capped at the largest width that fits: first the long ones (over
+    `_KEEP_WHOLE` characters: titles, ARNs), then also those of words (`texty`: a tactic name folds
+    at a space), and only then the short single values (times, ids, addresses), which read badly
+    folded. A tier is tried only if its columns keep `_FOLD_LEAST` characters each; the last tier
+    caps every column (rich would otherwise squeeze a column out of sight)."""
+    budget = max(width - 2 * (len(longest) - 1), len(longest))
+    if sum(longest) <= budget:
+        return longest
+    texty = texty or [False] * len(longest)
+    long = [n > _KEEP_WHOLE for n in longest]
+    for tier in (long, [a or b for a, b in zip(long, texty, strict=True)]):
+        rest = budget - sum(n for n, give in zip(longest, tier, strict=True) if not give)
+        giving = [n for n, give in zip(longest, tier, strict=True) if give]
+        if giving and rest >= _FOLD_LEAST * len(giving):
+            cap = _cap(giving, rest)
+            return [min(n, cap) if give else n for n, give in zip(longest, tier, strict=True)]
+    cap = _cap(longest, budget)
+    return [min(n, cap) for n in longest]
+
+
+def _cap(widths: list[int], budget: int) -> int:
+    """The largest cap c (at least 1) with sum(min(w, c)) <= budget."""
+    cap = max(budget // max(len(widths), 1), 1)
+    while sum(min(w, cap + 1) for w in widths) <= budget and cap < max(widths):
+        cap += 1
+    return cap
 
 
 # --- markdown --------------------------------------------------------------------------------

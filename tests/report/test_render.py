@@ -32,3 +32,23 @@ def test_markdown_steps_past_nine_stay_in_one_list():
     assert lines[tenth + 2] == "    ```sh" and lines[tenth + 3] == "    aws iam do-thing --n 10"
     ninth = lines.index("9. Step 9")
     assert lines[ninth + 2] == "   ```sh"
+
+
+def test_long_columns_fold_before_short_ones():
+    from sleuth.report.render import column_widths
+
+    # a time (20), an address (13) and a long title (60) in 60 columns: only the title gives way
+    assert column_widths([20, 13, 60], 60) == [20, 13, 23]
+    # then columns of words; single values (ids, times) fold last
+    assert column_widths([20, 20, 30, 20], 70, texty=[False, True, True, False]) == [20, 12, 12, 20]
+    assert sum(column_widths([20] * 8, 60)) + 2 * 7 <= 60
+
+
+def test_a_time_in_a_narrow_terminal_folds_between_date_and_hour():
+    from datetime import UTC, datetime
+
+    rows = [[datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "x" * 90]]
+    text = render(Document("t", {}, [], [Section("T", ["time", "what"], rows)]), "table", width=26)
+    assert "2026-03-03" in text and "10:00:00Z" in text and "2026-03-03 10:00:00Z" not in text
+    wide = render(Document("t", {}, [], [Section("T", ["time", "what"], rows)]), "table", width=200)
+    assert "2026-03-03 10:00:00Z" in wide
