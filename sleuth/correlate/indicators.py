@@ -18,19 +18,23 @@ from sleuth.correlate.profile import newly_observed_sets
 _EVIDENCE_MAX = 20  # ids listed per indicator; the counts say how many there were
 
 
-def related_findings(findings: pl.DataFrame, finding_entities: pl.DataFrame, incident, scope: Scope) -> pl.DataFrame:
-    """Findings active in the scope that name any of the incident's identities, addresses or instances."""
+def related_findings(
+    findings: pl.DataFrame, finding_entities: pl.DataFrame, incident, scope: Scope, pinned: list[str] = ()
+) -> pl.DataFrame:
+    """Findings active in the scope that name any of the incident's identities, addresses or instances,
+    and the `pinned` ones (the target's own) whatever they name."""
     ids = (
         set(incident.principals)
         | set(incident.sessions)
         | set(incident.keys)
         | set(incident.addresses)
+        | set(incident.hosts)
         | set(incident.instances)
     )
     named = finding_entities.filter(pl.col("entity_id").is_in(list(ids)))["finding_id"].unique().implode()
     active = (pl.col("first_seen") < scope.end) & (pl.col("last_seen").fill_null(pl.col("first_seen")) >= scope.start)
     return (
-        findings.filter(pl.col("finding_id").is_in(named) & active)
+        findings.filter((pl.col("finding_id").is_in(named) & active) | pl.col("finding_id").is_in(list(pinned)))
         .drop("raw", strict=False)
         .sort(["severity", "first_seen", "finding_id"], descending=[True, False, False])
     )

@@ -29,12 +29,19 @@ from sleuth.config import Config
 from sleuth.correlate import indicators as ind
 from sleuth.correlate import remediation, story
 from sleuth.correlate.baseline import Scope, last_record, resolve_scope
-from sleuth.correlate.entities import PRINCIPAL_TYPES, EntityRef, instance_launches, normalized_ip, short_id
+from sleuth.correlate.entities import (
+    PRINCIPAL_TYPES,
+    EntityRef,
+    events_of,
+    instance_launches,
+    normalized_ip,
+    short_id,
+)
 from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
 from sleuth.correlate.lineage import links_for
 from sleuth.correlate.lookup import locate
-from sleuth.errors import NotFoundError
+from sleuth.errors import NotFoundError, UsageError
 from sleuth.netaddr import is_external, parse_ip
 
 
@@ -46,6 +53,7 @@ class Incident:
     sessions: set[str] = field(default_factory=set)
     keys: set[str] = field(default_factory=set)
     addresses: set[str] = field(default_factory=set)  # the attacker's addresses (public)
+    hosts: set[str] = field(default_factory=set)  # internal addresses investigated (an instance's, an endpoint's)
     instances: set[str] = field(default_factory=set)
     events: pl.DataFrame = field(default_factory=pl.DataFrame)  # in the scope
     earlier: pl.DataFrame = field(default_factory=pl.DataFrame)  # from the attacker's addresses, before it
@@ -112,7 +120,8 @@ def investigate(
         window[0] - timedelta(days=config.baseline_days if baseline_days is None else baseline_days),
     )
     incident = gather(dataset, seeds, window, links, finding_entities, findings)
-    related = ind.related_findings(findings, finding_entities, incident, window)
+    pinned = _target_findings(described, groups)
+    related = ind.related_findings(findings, finding_entities, incident, window, pinned)
     related_groups = [g for g in groups if set(g.finding_ids) & set(related["finding_id"].to_list())]
     indicators = ind.all_indicators(dataset, incident, window, config, geo, intel, related, related_groups)
     severity, reasons = story.severity(indicators, related, incident)
@@ -178,8 +187,24 @@ def _target(dataset, target, findings, finding_entities, groups: list[Group], co
         raise NotFoundError(
             f"{target!r} is no finding id, finding group id or entity in the data", exc.fix or ""
         ) from None
+    if entity.type == "AwsAccount":
+        raise UsageError(
+            f"{entity.id} is an account: an investigation follows identities, addresses and instances",
+            "sleuth summary shows the account's busiest and failing principals and sleuth groups its incidents; "
+            "investigate one of those",
+        )
     span = scope or _entity_span(dataset, entity, groups, config)
     return [entity], span, {"kind": "entity", "id": entity.id, "type": entity.type, "title": None}
+
+
+def _target_findings(described: dict, groups: list[Group]) -> list[str]:
+    """The findings the target is made of (a finding, a group's): always in the report, even when the
+    data holds no event of theirs (a GuardDuty export alone)."""
+    if described["kind"] == "finding":
+        return [described["id"]]
+    if described["kind"] == "group":
+        return next((list(g.finding_ids) for g in groups if g.id == described["id"]), [])
+    return []
 
 
 def _entity_span(dataset, entity: EntityRef, groups: list[Group], config: Config) -> tuple[datetime, datetime]:
@@ -213,17 +238,20 @@ def gather(dataset, seeds: list[EntityRef], scope: Scope, links: pl.DataFrame, f
     for seed in seeds:
         _add(incident, seed)
     in_scope = dataset.events.filter(scope.in_scope())
-    if any(seed.type == "IpAddress" for seed in seeds):
-        # An address as target: the identities that called from it are the incident's.
-        users = in_scope.filter(normalized_ip().is_in(list(incident.addresses))).select("principal", "session")
-        for principal, session in users.unique().collect().iter_rows():
+    used = [seed for seed in seeds if seed.type in _USED_BY]
+    if used:
+        # An address, a bucket or a user agent as target: the identities that used it are the incident's.
+        users = in_scope.filter(pl.any_horizontal([events_of(seed) for seed in used]).fill_null(False))
+        for principal, session in users.select("principal", "session").unique().collect().iter_rows():
             if principal and principal.startswith("arn:"):
                 incident.principals.add(principal)
             if session:
                 incident.sessions.add(session)
     launches = instance_launches(dataset.events)
-    if any(seed.type == "Ec2Instance" for seed in seeds):
-        # An instance as target: whoever launched it (and the key they used) belongs to its story.
+    if incident.hosts:  # an internal address: the instance launched with it
+        incident.instances |= set(launches.filter(pl.col("private_ip").is_in(list(incident.hosts)))["instance_id"])
+    if incident.instances:
+        # An instance as target (or its address): whoever launched it, and the key they used, belongs to its story.
         launched = launches.filter(pl.col("instance_id").is_in(list(incident.instances)))
         incident.principals |= set(launched["principal"].drop_nulls().to_list())
         incident.keys |= set(launched["access_key"].drop_nulls().to_list())
@@ -253,6 +281,9 @@ def gather(dataset, seeds: list[EntityRef], scope: Scope, links: pl.DataFrame, f
     return incident
 
 
+_USED_BY = ("IpAddress", "S3Bucket", "UserAgent")  # targets investigated through the identities that used them
+
+
 def _add(incident: Incident, entity: EntityRef) -> None:
     if entity.type in PRINCIPAL_TYPES:
         incident.principals.add(entity.id)
@@ -262,8 +293,8 @@ def _add(incident: Incident, entity: EntityRef) -> None:
         incident.keys.add(entity.id)
     elif entity.type == "IpAddress":
         address = parse_ip(entity.id)
-        if address is not None and is_external(address):
-            incident.addresses.add(str(address))
+        if address is not None:
+            (incident.addresses if is_external(address) else incident.hosts).add(str(address))
     elif entity.type == "Ec2Instance":
         incident.instances.add(entity.id)
 
@@ -315,13 +346,13 @@ def _identity_condition(incident: Incident) -> pl.Expr:
     if incident.instances:
         parts.append(pl.col("session").str.extract(r":(i-[0-9a-f]+)$", 1).is_in(list(incident.instances)))
     if not (incident.principals or incident.sessions or incident.keys or incident.instances):
-        parts.append(normalized_ip().is_in(list(incident.addresses)))
+        parts.append(normalized_ip().is_in(list(incident.addresses | incident.hosts)))
     return pl.any_horizontal(parts).fill_null(False)
 
 
 def _attacker_addresses(incident: Incident, finding_entities, findings, scope: Scope) -> set[str]:
-    """Public addresses the attack came from: actors of the incident's serious findings, and new
-    addresses of its identities that carried failures or write calls."""
+    """Public addresses the attack came from: those the incident's serious findings name as an actor
+    or a network peer (not as a target: an instance's own public address is no attacker's)."""
     found: set[str] = set()
     serious = findings.filter(
         (pl.col("severity") >= 4) & (pl.col("first_seen") < scope.end) & (pl.col("last_seen") >= scope.start)
@@ -330,7 +361,11 @@ def _attacker_addresses(incident: Incident, finding_entities, findings, scope: S
     involved = finding_entities.filter(pl.col("finding_id").is_in(serious.implode()))
     mine = involved.filter(pl.col("entity_id").is_in(list(ids)))["finding_id"].unique()
     for (address,) in (
-        involved.filter(pl.col("finding_id").is_in(mine.implode()) & (pl.col("entity_type") == "IpAddress"))
+        involved.filter(
+            pl.col("finding_id").is_in(mine.implode())
+            & (pl.col("entity_type") == "IpAddress")
+            & (pl.col("role") != "target")
+        )
         .select("entity_id")
         .iter_rows()
     ):
@@ -364,8 +399,8 @@ def _flows(dataset, incident: Incident, scope: Scope, interfaces: list[str]) -> 
     parts = []
     if interfaces:
         parts.append(pl.col("interface_id").is_in(interfaces))
-    if incident.addresses:
-        addresses = list(incident.addresses)
+    if incident.addresses or incident.hosts:
+        addresses = list(incident.addresses | incident.hosts)
         parts.append(pl.col("src_addr").is_in(addresses) | pl.col("dst_addr").is_in(addresses))
     if incident.instances:
         parts.append(pl.col("instance_id").is_in(list(incident.instances)))

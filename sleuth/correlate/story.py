@@ -245,8 +245,9 @@ def summary(target: dict, incident, indicators: list[dict], first: dict | None, 
     tactics = sorted({i["tactic"] for i in indicators if i["type"] == "TTP_OBSERVED" and i["tactic"]})
     actors = set(incident.events["principal"].drop_nulls().to_list()) if len(incident.events) else set()
     who = ", ".join(sorted(p.split(":", 5)[-1] for p in actors | incident.principals)) or "no known principal"
+    about = f" ({target['title']})" if target.get("title") else ""
     parts = [
-        f"{severity_label(score) or 'Informational'} investigation of {target['type']} {target['id']}: "
+        f"{severity_label(score) or 'Informational'} investigation of {target['type']} {target['id']}{about}: "
         f"{len(incident.events)} events by {who} in the scope"
     ]
     if incident.addresses:

@@ -124,3 +124,43 @@ def test_an_instance_brings_its_launcher_and_its_flows(panther):
     assert "172.31.77.1," not in inv.summary and "bytes went out to 92.55.146.245." in inv.summary
     assert not any("172.31.77.1/32" in step["command"] for step in inv.remediation)
     assert any(step["applies"] == "instance" and "i-05261ffb46217cdc3" in step["command"] for step in inv.remediation)
+
+
+def test_the_instance_address_is_a_target_too(panther):
+    """An internal address: the instance launched with it, its launcher's key, and its flows."""
+    inv = investigate(panther, "172.31.77.31", Config(), GEO)
+    assert "i-05261ffb46217cdc3" in {e["id"] for e in inv.entities}
+    assert "AKIASWJJJ66ZZZII4IYY" in {e["id"] for e in inv.entities}
+    out = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "outbound" and i["external_peer"]]
+    assert {i["peer_address"] for i in out} == {"92.55.146.245"}
+    assert any("AKIASWJJJ66ZZZII4IYY" in step["command"] for step in inv.remediation)
+
+
+def test_a_guardduty_finding_without_events_keeps_its_severity():
+    """A GuardDuty export alone: the finding itself is the report's evidence and sets its severity."""
+    findings = load(shared("panther-samples/guardduty-findings.jsonl"))
+    inv = investigate(findings, "8c258d654378414b9bc26f61a93eb816", Config(), GEO)
+    assert inv.severity_label == "Critical"
+    assert inv.findings["finding_id"].to_list() == ["8c258d654378414b9bc26f61a93eb816"]
+    assert "Potential credential compromise" in inv.summary
+
+
+def test_an_instance_own_public_address_is_not_the_attacker():
+    """GuardDuty names the instance's public address as part of the target resource, not as an actor."""
+    samples = load(shared("guardduty-aws-samples"))
+    inv = investigate(samples, "i-05746eb48123455e0", Config(), GEO)
+    assert "11.111.111.1" not in inv.summary
+    assert not any("11.111.111.1" in step["command"] for step in inv.remediation)
+
+
+def test_an_account_is_no_target(panther):
+    from sleuth.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        investigate(panther, "493859302102", Config(), GEO)
+    assert caught.value.exit_code == 2 and "sleuth summary" in caught.value.fix
+
+
+def test_a_user_agent_is_investigated_through_whoever_used_it():
+    inv = investigate(load(INCIDENT), "python-requests/2.31.0", Config(), GEO)
+    assert inv.severity_label == "Critical" and "user/alice" in inv.summary and "203.0.113.66" in inv.summary
