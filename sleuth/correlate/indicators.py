@@ -43,6 +43,7 @@ def related_findings(
 def all_indicators(dataset, incident, scope: Scope, config: Config, geo, intel, related, groups) -> list[dict]:
     indicators: list[dict] = []
     indicators += ttp_observed(incident)
+    indicators += ttp_from_findings(related, indicators)
     indicators += impossible_travel(related)
     indicators += flagged_addresses(incident, intel)
     history = identity_history(dataset, incident, scope)
@@ -102,9 +103,18 @@ def ttp_observed(incident) -> list[dict]:
         .unique("event_id", keep="first")
         .select("event_id", "rule_id", "severity", "tactics", "techniques")
     )
-    joined = events.join(labels, on="event_id", how="inner").with_columns(
-        pl.col("tactics").list.first().alias("tactic"),
-        pl.col("techniques").list.first().alias("technique"),
+    # One row per tactic of a mapped event: a technique can serve several (an opened security group is
+    # Defense Evasion and Exfiltration); the techniques list runs beside the tactics when it is as long.
+    joined = (
+        events.join(labels, on="event_id", how="inner")
+        .with_columns(pl.int_ranges(pl.col("tactics").list.len()).alias("_i"))
+        .explode("_i")
+    ).with_columns(
+        pl.col("tactics").list.get(pl.col("_i"), null_on_oob=True).alias("tactic"),
+        pl.col("techniques")
+        .list.get(pl.col("_i"), null_on_oob=True)
+        .fill_null(pl.col("techniques").list.first())
+        .alias("technique"),
         normalized_ip().fill_null(pl.col("src_ip")).alias("ip"),
         api_name().alias("api"),  # label_events matched service and action: neither is null
     )
@@ -120,7 +130,7 @@ def ttp_observed(incident) -> list[dict]:
             pl.col("original_id").head(_EVIDENCE_MAX).alias("event_ids"),
             pl.col("principal").drop_nulls().unique().sort().alias("principals"),
         )
-        .sort("first_seen", "api")
+        .sort("first_seen", "api", "tactic", "technique", "ip", nulls_last=True)
     )
     return [
         {
@@ -140,6 +150,38 @@ def ttp_observed(incident) -> list[dict]:
         }
         for r in grouped.iter_rows(named=True)
     ]
+
+
+def ttp_from_findings(related: pl.DataFrame, ttps: list[dict]) -> list[dict]:
+    """TTP_OBSERVED from the related findings' tactics that no mapped event shows (Detective takes its
+    TTPs from findings): instance credentials used elsewhere are Credential Access though every call
+    made with them is a read. `api_name` is the finding type; call counts are the events' (unknown: null)."""
+    shown = {i["tactic"] for i in ttps}
+    rows = []
+    for r in related.sort("first_seen", "finding_id").iter_rows(named=True):
+        techniques = r["techniques"] or []
+        for n, tactic in enumerate(r["tactics"] or []):
+            if tactic in shown:
+                continue
+            shown.add(tactic)
+            rows.append(
+                {
+                    "type": "TTP_OBSERVED",
+                    "tactic": tactic,
+                    "technique": techniques[n] if n < len(techniques) else (techniques[0] if techniques else None),
+                    "procedure": r["type"],
+                    "api_name": r["type"],
+                    "ip_address": None,
+                    "api_success_count": None,
+                    "api_failure_count": None,
+                    "severity": r["severity"],
+                    "first_seen": r["first_seen"],
+                    "last_seen": r["last_seen"],
+                    "principals": [],
+                    "evidence": {"finding_ids": [r["finding_id"]]},
+                }
+            )
+    return rows
 
 
 def impossible_travel(related: pl.DataFrame) -> list[dict]:

@@ -180,7 +180,7 @@ def steps(incident, indicators: list[dict], moment: datetime) -> list[dict]:
         cidr = f"{address}/32" if ":" not in address else f"{address}/128"
         out += _render("attacker_ip", {"ip": address, "cidr": cidr})
     for item in indicators:
-        if item["type"] == "LOGGING_TAMPERING":
+        if item["type"] == "LOGGING_TAMPERING" and item["succeeded"]:  # a failed attempt changed nothing
             name = _tampered_name(item.get("request"))
             restore = item["restore"].replace("{name}", shlex.quote(name) if name else "<name>")
             out += _render("tampering", {"what": item["what"], "restore": restore})

@@ -28,7 +28,7 @@ def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[f
     if len(related):
         top = related.row(0, named=True)
         raise_to(float(top["severity"]), f"related finding {top['title']} ({top['severity']:g})")
-    ttps = [i for i in indicators if i["type"] == "TTP_OBSERVED" and i["api_success_count"] > 0]
+    ttps = [i for i in indicators if i["type"] == "TTP_OBSERVED" and (i["api_success_count"] or 0) > 0]
     tactics = {i["tactic"] for i in ttps if (i.get("severity") or 0) > 0}
     if len(tactics) >= 3:
         raise_to(7.0, f"successful activity across {len(tactics)} ATT&CK tactics ({', '.join(sorted(tactics))})")
@@ -263,8 +263,12 @@ def summary(target: dict, incident, indicators: list[dict], first: dict | None, 
         text += f" Techniques were seen across {len(tactics)} ATT&CK tactics: {', '.join(tactics)}."
     tamper = [i for i in indicators if i["type"] == "LOGGING_TAMPERING"]
     if tamper:
-        done = "succeeded" if any(i["succeeded"] for i in tamper) else "was attempted and failed"
-        text += f" Logging tampering ({', '.join(sorted({i['api_name'] for i in tamper}))}) {done}."
+        done = sorted({i["api_name"] for i in tamper if i["succeeded"]})
+        tried = sorted({f"{i['api_name']} ({i['error_code']})" for i in tamper if i["api_name"] not in done})
+        if done:
+            text += f" Logging tampering succeeded: {', '.join(done)}."
+        if tried:
+            text += f" Logging tampering {'also ' if done else ''}attempted and failed: {', '.join(tried)}."
     keys = [i for i in indicators if i["type"] == "CREDENTIAL_LINEAGE" and i["kind"] == "access_key"]
     if keys:
         text += (

@@ -64,7 +64,9 @@ def test_compromised_root_story(panther, target):
         "aws iam update-access-key --user-name tracy_stone --access-key-id AKIASWJJJ66ZZZII4IYY --status Inactive"
         in commands
     )
-    assert any("cloudtrail start-logging" in c for c in commands)
+    # StopLogging failed (not the organization's trail): nothing to restore, and the summary says so
+    assert not any("cloudtrail start-logging" in c for c in commands)
+    assert "Logging tampering attempted and failed: StopLogging (NotOrganizationMasterAccountException)" in inv.summary
     assert inv.severity_label == "Critical" and inv.severity_reasons
 
 
@@ -72,6 +74,11 @@ def test_invictus_bert_jan_ttps_span_six_tactics():
     inv = investigate(load(shared("invictus-aws-dataset")), "bert-jan", Config(), GEO)
     tactics = {i["tactic"] for i in of_type(inv, "TTP_OBSERVED")}
     assert len(tactics) >= 6, tactics
+    # Tampering that failed is told apart, and only what succeeded is restored.
+    assert "Logging tampering succeeded: DeleteFlowLogs, DeleteLogGroup, DeleteTrail, PutEventSelectors." in inv.summary
+    assert "LeaveOrganization (AccessDenied)" in inv.summary and "StopLogging (TrailNotFoundException)" in inv.summary
+    restored = [step["title"] for step in inv.remediation if step["title"].startswith("Restore logging")]
+    assert restored and not any("organization" in title or "stopped" in title for title in restored)
 
 
 STRATUS = (
@@ -86,8 +93,8 @@ def test_stratus_principal_shows_the_file_tactic(path: Path):
     actors = events.filter(pl.col("principal").str.starts_with("arn:"))["principal"].value_counts(sort=True)
     inv = investigate(dataset, actors[0, 0], Config(), GEO)
     expected = canonical_tactic(path.name.split(".")[1])
-    seen = {i["tactic"] for i in of_type(inv, "TTP_OBSERVED")} | {t for row in inv.findings["tactics"] for t in row}
-    assert expected in seen, (expected, seen)
+    seen = {i["tactic"] for i in of_type(inv, "TTP_OBSERVED")}
+    assert expected in seen, (expected, seen)  # in the report's TTP table, not only in a finding's metadata
 
 
 def test_a_finding_id_and_a_group_id_are_targets():
