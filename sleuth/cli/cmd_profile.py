@@ -20,6 +20,6 @@ def command(fmt, output, force, scope, baseline_days, entity, **common) -> None:
     run = make_run(**common)
     window = parse_scope_option(scope)
     dataset = read_dataset(run)
-    profile = build_profile(dataset, entity, run.config, run.geo(), window, baseline_days)
+    profile = build_profile(dataset, entity, run.config, run.geo(), window, baseline_days, run.intel())
     emit(run, profile_document(profile), fmt, output, force)
     finish(run)

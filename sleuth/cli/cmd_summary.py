@@ -16,6 +16,6 @@ def command(fmt, output, force, scope, baseline_days, **common) -> None:
     run = make_run(**common)
     window = parse_scope_option(scope)
     dataset = read_dataset(run)
-    summary = build_summary(dataset, run.config, run.geo(), window, baseline_days)
+    summary = build_summary(dataset, run.config, run.geo(), window, baseline_days, run.intel())
     emit(run, summary_document(summary), fmt, output, force)
     finish(run)

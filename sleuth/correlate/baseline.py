@@ -85,6 +85,28 @@ def resolve_scope(
     return Scope(start, end, start - timedelta(days=days))
 
 
+def finding_span(findings: pl.DataFrame, config: Config) -> tuple[datetime, datetime] | None:
+    """The default scope of an entity with findings (Detective opens a profile at its finding's time):
+    its Medium-or-above findings chained in time order (one joins when it starts within
+    `group_window_hours` of the latest end so far, as in groups), the most severe chain (then the
+    latest), padded by `investigate_margin_hours`. None when the entity has no such finding."""
+    serious = findings.filter(pl.col("severity") >= 4).sort("first_seen", "finding_id")
+    if serious.is_empty():
+        return None
+    window = timedelta(hours=config.group_window_hours)
+    chains: list[list] = []  # [top severity, end, start]
+    for severity, first, last in serious.select("severity", "first_seen", "last_seen").iter_rows():
+        last = last or first
+        if chains and first <= chains[-1][1] + window:
+            chain = chains[-1]
+            chain[0], chain[1] = max(chain[0], severity), max(chain[1], last)
+        else:
+            chains.append([severity, last, first])
+    _, end, start = max(chains)
+    margin = timedelta(hours=config.investigate_margin_hours)
+    return start - margin, end + margin
+
+
 def data_end(frame: pl.LazyFrame, column: str = "time") -> datetime | None:
     """The time of the last record, or None for an empty frame."""
     return frame.select(pl.col(column).max()).collect().item()

@@ -3,8 +3,8 @@
 A target is a finding id (GuardDuty's or sleuth's), a finding group id, or an entity (ARN, user or
 role name, role session, access key, IP address, instance id). The investigation:
 1. sets the scope (a finding's span padded by `investigate_margin_hours`; a group's span; an
-   entity's related findings of Medium or above, padded; else `--scope`/`--last`/the last 24 h of
-   the data) and the baseline (the `baseline_days` before it);
+   entity's findings of Medium or above chained in time, padded (baseline.finding_span); else
+   `--scope`/`--last`/the last 24 h of the data) and the baseline (the `baseline_days` before it);
 2. gathers the incident: the target's identities and the credentials lineage ties to them (keys
    they created, sessions they started, users they made), their events in the scope, the addresses
    the attack came from, and the flows of those addresses and of the instances involved;
@@ -28,7 +28,7 @@ from sleuth import __version__
 from sleuth.config import Config
 from sleuth.correlate import indicators as ind
 from sleuth.correlate import remediation, story
-from sleuth.correlate.baseline import Scope, last_record, resolve_scope
+from sleuth.correlate.baseline import Scope, finding_span, last_record, resolve_scope
 from sleuth.correlate.entities import (
     PRINCIPAL_TYPES,
     EntityRef,
@@ -193,7 +193,7 @@ def _target(dataset, target, findings, finding_entities, groups: list[Group], co
             "sleuth summary shows the account's busiest and failing principals and sleuth groups its incidents; "
             "investigate one of those",
         )
-    span = scope or _entity_span(dataset, entity, groups, config)
+    span = scope or _entity_span(entity, findings, finding_entities, dataset, config)
     return [entity], span, {"kind": "entity", "id": entity.id, "type": entity.type, "title": None}
 
 
@@ -207,21 +207,13 @@ def _target_findings(described: dict, groups: list[Group]) -> list[str]:
     return []
 
 
-def _entity_span(dataset, entity: EntityRef, groups: list[Group], config: Config) -> tuple[datetime, datetime]:
-    """The span of the entity's own Medium-or-above findings in its most severe (then latest) finding
-    group, padded by the margin; else the last `scope_hours` of the data."""
-    margin = timedelta(hours=config.investigate_margin_hours)
-    spans = []
-    for group in groups:
-        named = set(group.entity_rows.filter(pl.col("entity_id") == entity.id)["finding_id"].to_list())
-        own = group.findings.filter(pl.col("finding_id").is_in(list(named)) & (pl.col("severity") >= 4))
-        if len(own):
-            top = float(own["severity"].max())
-            end = own["last_seen"].fill_null(own["first_seen"]).max()
-            spans.append((top, end, own["first_seen"].min()))
-    if spans:
-        _, end, start = max(spans)
-        return start - margin, end + margin
+def _entity_span(entity: EntityRef, findings, finding_entities, dataset, config: Config) -> tuple[datetime, datetime]:
+    """The span of the entity's Medium-or-above findings (baseline.finding_span); else the last
+    `scope_hours` of the data."""
+    named = finding_entities.filter(pl.col("entity_id") == entity.id)["finding_id"].implode()
+    span = finding_span(findings.filter(pl.col("finding_id").is_in(named)), config)
+    if span:
+        return span
     window = resolve_scope(last_record(dataset), config)
     return window.start, window.end
 

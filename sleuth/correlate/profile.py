@@ -10,7 +10,15 @@ import polars as pl
 
 from sleuth.config import Config
 from sleuth.correlate import activity as act
-from sleuth.correlate.baseline import Scope, api_name, last_record, newly_observed, resolve_scope, spikes
+from sleuth.correlate.baseline import (
+    Scope,
+    api_name,
+    finding_span,
+    last_record,
+    newly_observed,
+    resolve_scope,
+    spikes,
+)
 from sleuth.correlate.entities import (
     LAUNCHES,
     PRINCIPAL_TYPES,
@@ -56,12 +64,22 @@ def build_profile(
     geo=None,
     scope: tuple[datetime, datetime] | None = None,
     baseline_days: int | None = None,
+    intel=None,
+    detect: bool = True,
 ) -> Profile:
-    """The profile of the entity `target` names (see lookup.resolve) over the scope window."""
+    """The profile of the entity `target` names (see lookup.resolve) over the scope window: the one
+    given, else the span of the entity's findings (sleuth's own too, unless `detect` is False),
+    else the last `scope_hours` of the data."""
     act.warm_geo(geo)
+    if detect:
+        from sleuth.correlate.detect import with_detections
+
+        dataset = with_detections(dataset, config, geo, intel)
     flows = dataset.frames["flows"]
     entity = locate(target, dataset.events, flows, dataset.frames["finding_entities"])
-    window = resolve_scope(last_record(dataset), config, scope, baseline_days)
+    findings = related_findings(dataset, entity)
+    span = None if scope else finding_span(findings, config)
+    window = resolve_scope(last_record(dataset), config, scope or span, baseline_days)
     # Read once (the row and the window), only the columns a profile reads: the JSON texts are the bulk
     # of a record; only responses to sign-ins (did it fail?) and launches (of which instance?) are read.
     everything = (
@@ -91,8 +109,8 @@ def build_profile(
         failure_spikes=spikes(activity.filter(pl.col("failed")), window, config, ["api"], _first(row)),
         roles=_resource_interaction(entity, links, events),
         flows=_flow_volume(flows, entity, instances, window),
-        findings=related_findings(dataset, entity),
-        notes=_notes(activity, window),
+        findings=findings,
+        notes=_notes(activity, window, from_findings=span is not None),
         instances=instances,
     )
 
@@ -362,8 +380,10 @@ def related_findings(dataset: Dataset, entity: EntityRef) -> pl.DataFrame:
     )
 
 
-def _notes(activity: pl.DataFrame, scope: Scope) -> list[str]:
+def _notes(activity: pl.DataFrame, scope: Scope, from_findings: bool = False) -> list[str]:
     notes = []
+    if from_findings:
+        notes.append("the scope is the span of the entity's Medium-or-above findings; --scope START..END sets another")
     if activity.filter(scope.in_baseline()).is_empty():
         notes.append("no activity in the baseline window: everything in the scope is newly observed")
     if activity.filter(scope.in_scope()).is_empty():

@@ -36,8 +36,16 @@ def build_summary(
     geo=None,
     scope: tuple[datetime, datetime] | None = None,
     baseline_days: int | None = None,
+    intel=None,
+    detect: bool = True,
 ) -> Summary:
+    """Detective's summary page over the scope (default: the last `scope_hours` of the data); its
+    findings are GuardDuty's and sleuth's own (unless `detect` is False)."""
     act.warm_geo(geo)
+    if detect:
+        from sleuth.correlate.detect import with_detections
+
+        dataset = with_detections(dataset, config, geo, intel)
     window = resolve_scope(last_record(dataset), config, scope, baseline_days)
     scoped = dataset.events.filter(window.in_scope())
     actors = _actors(scoped, window)

@@ -257,6 +257,20 @@ def test_root_new_address_and_geolocation(root):
     assert root.details["first_seen"] == datetime(2020, 10, 15, 6, tzinfo=UTC)
 
 
+def test_root_default_scope_is_the_span_of_its_findings(panther, geo):
+    """Without --scope, the profile opens on the root's findings (Detective opens it at the finding's
+    time), so the attacker's failed sign-ins of 2020-10-30 are in the scope, not in the baseline."""
+    profile = build_profile(panther, "root", Config(), geo)
+    assert profile.scope.start <= datetime(2020, 10, 30, 23, 25, tzinfo=UTC) < profile.scope.end
+    assert profile.new["addresses"]["value"].to_list() == [ATTACKER]
+    assert "sleuth" in profile.findings["producer"].to_list() and any("span" in n for n in profile.notes)
+
+
+def test_bert_jan_related_findings_are_sleuth_findings_too(bert_jan):
+    titles = bert_jan.findings.filter(pl.col("producer") == "sleuth")["title"].to_list()
+    assert any("StopLogging" in t or "CloudTrail" in t for t in titles), titles
+
+
 def test_root_failures_include_failed_console_sign_ins(root):
     failing = dict(root.apis.select("api", "failure").rows())
     assert failing["signin:ConsoleLogin"] == 3  # no errorCode: responseElements says Failure

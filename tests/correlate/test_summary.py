@@ -119,8 +119,18 @@ def test_new_geolocations(summary):
     assert new[0]["first_seen"] == at(5)
 
 
-def test_findings_by_severity(summary):
-    assert summary.findings.rows() == [("High", 2, "higher one"), ("Low", 1, "low one")]
+def test_findings_by_severity(geo):
+    only_given = build_summary(story(), Config(), geo, (at(0), at(24)), detect=False)  # the findings it was given
+    assert only_given.findings.rows() == [("High", 2, "higher one"), ("Low", 1, "low one")]
+
+
+def test_sleuth_findings_count_beside_guardduty(geo):
+    from tests.conftest import INCIDENT
+
+    data = open_dataset([str(INCIDENT)], TimeWindow(), Config())
+    summary = build_summary(data, Config(), geo)
+    assert summary.totals["findings"] >= 4  # the fixture holds no GuardDuty export: these are sleuth's
+    assert "High" in summary.findings["severity_label"].to_list()
 
 
 def test_without_geo_no_geolocations():
