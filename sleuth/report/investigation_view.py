@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import polars as pl
@@ -162,7 +163,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
         ),
     ]
     if markdown:
-        sections.append(_raw_evidence(inv))
+        sections = [_for_ticket(section) for section in [*sections, _raw_evidence(inv)]]
     data = {
         "target": target,
         **scope.as_json(),
@@ -197,7 +198,25 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
     return Document("investigation", data, records, sections, headline)
 
 
-_RAW_MAX = 600  # characters of request parameters shown per event
+_RAW_MAX = 200  # characters of request parameters shown per event
+# A ticket holds ~32-64k characters (Jira 32,767 a field, GitHub 65,536 a comment): markdown tables keep
+# their first rows (the JSON keeps all), and long ones fold under <details>.
+# The evidence manifest keeps every input, so that the report can be reproduced.
+_TICKET_ROWS = {"Timeline": 60, "Raw evidence": 15, "Evidence manifest": 10_000}
+_TICKET_ROWS_DEFAULT = 25
+_TICKET_FOLD = 15
+
+
+def _for_ticket(section: Section) -> Section:
+    if section.kind not in ("table", "details") or len(section.rows) <= _TICKET_FOLD:
+        return section
+    name = section.title.split(" (", 1)[0]
+    keep = _TICKET_ROWS.get(name, _TICKET_ROWS_DEFAULT)
+    title = section.title
+    if len(section.rows) > keep:
+        title = f"{name} ({keep} of {len(section.rows)}; -f json has every row)"
+    kind = "table" if name == "Timeline" else "details"
+    return dataclasses.replace(section, title=title, rows=section.rows[:keep], kind=kind)
 
 
 def _raw_evidence(inv: Investigation) -> Section:

@@ -206,7 +206,8 @@ def render_markdown(document: Document) -> str:
             continue
         folded = section.kind == "details" and section.rows
         if folded:
-            lines += [f"<details><summary>{escape.markdown(section.title)} ({len(section.rows)} rows)</summary>", ""]
+            count = "" if section.title.endswith(")") else f" ({len(section.rows)} rows)"  # a title that counts already
+            lines += [f"<details><summary>{escape.markdown(section.title)}{count}</summary>", ""]
         if not section.rows:
             lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
             continue

@@ -46,3 +46,14 @@ def test_fail_on_exits_3_and_unknown_targets_exit_4():
     run_cli(["investigate", "-q", "-s", INCIDENT, "alice", "-f", "json"], exit_code=0)
     result = run_cli(["investigate", "-q", "-s", INCIDENT, "nobody-at-all"], exit_code=4)
     assert "fix:" in result.stderr
+
+
+def test_markdown_for_a_large_incident_stays_ticket_sized():
+    """bert-jan's 2,700 events: every table keeps its first rows (the JSON all of them), long ones fold."""
+    from tests.conftest import shared
+
+    text = run_cli(["investigate", "-s", shared("invictus-aws-dataset"), "bert-jan", "-f", "markdown"]).stdout
+    assert len(text) < 100_000
+    assert "## New user agents (25 of 140; -f json has every row)" in text
+    assert "<details><summary>New user agents (25 of 140; -f json has every row)</summary>" in text
+    assert "## Timeline (60 of " in text
