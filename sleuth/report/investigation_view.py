@@ -44,7 +44,7 @@ _INDICATOR_TABLES: list[tuple[str, tuple[str, ...], list[str]]] = [
     ("Related findings", ("RELATED_FINDING",), ["severity_label", "finding_type", "title", "producer", "id"]),
     ("Related finding groups", ("RELATED_FINDING_GROUP",), ["severity_label", "title", "id"]),
 ]
-_LIMITS = {"caller": 40, "issued to": 40, "role": 40, "title": 60, "user_agent": 50, "principal": 40}
+_LIMITS = {"caller": 60, "issued to": 60, "role": 60, "title": 120, "user_agent": 120, "principal": 60}
 # Short headers for the tables (JSON keeps the full keys), so the report reads at 100 columns.
 _HEADERS = {
     "api_success_count": "ok",
@@ -92,7 +92,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
     first = inv.first_intrusion or {}
     sections = [
         Section("Summary", [], [], kind="text", body=inv.summary),
-        Section("Severity", ["reason"], [[r] for r in inv.severity_reasons]),
+        Section("Severity", ["reason"], [[r] for r in inv.severity_reasons], limits={"reason": 300}),
         Section(
             "First intrusion",
             ["field", "value"],
@@ -150,7 +150,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
             "Prevention",
             ["control", "detail"],
             [[p["control"], p["detail"]] for p in inv.prevention],
-            limits={"detail": 100},
+            limits={"detail": 400},
         ),
         Section(
             "Evidence manifest",
@@ -159,7 +159,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
             note=f"sleuth {inv.run['sleuth_version']}, run {inv.run['time']:%Y-%m-%dT%H:%M:%SZ}, "
             "parameters " + ", ".join(f"{k}={v}" for k, v in inv.run["parameters"].items()),
             kind="details" if markdown else "table",
-            limits={"input": 60},
+            limits={"input": 300},
         ),
     ]
     if markdown:

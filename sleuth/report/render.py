@@ -35,6 +35,7 @@ EXTENSIONS = {
 _JSON_INVISIBLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]")
 _KEEP_WHOLE = 20  # terminal columns whose longest cell is this short fold only when nothing else can
 _FOLD_LEAST = 8  # the narrowest a column of one tier is folded to before the next tier folds too
+_READABLE = 14  # a table that would fold a column narrower than this shows its rows as records instead
 _JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
@@ -120,20 +121,41 @@ def _rich_table(section: Section, max_cell: int, width: int) -> Table | Text:
     table = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0)
     )
-    limits = [section.limits.get(column, max_cell) for column in section.columns]
-    cells = [
-        [escape.terminal(_terminal_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
-        for row in section.rows
-    ]
+    cells = _cells(section, [section.limits.get(column, max_cell) for column in section.columns])
     longest = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(section.columns)]
     texty = [any(" " in row[i] for row in cells) for i in range(len(section.columns))]
-    for column, fitted in zip(section.columns, column_widths(longest, width, texty), strict=True):
+    widths = column_widths(longest, width, texty)
+    if any(fitted < min(n, _READABLE) for fitted, n in zip(widths, longest, strict=True)):
+        # a record has the terminal's width for each value: the columns' own limits do not apply
+        return _record_table(table, section.columns, _cells(section, [max_cell] * len(section.columns)))
+    for column, fitted in zip(section.columns, widths, strict=True):
         table.add_column(Text(column), width=fitted, overflow="fold")
     for row in cells:
         table.add_row(*(Text(cell) for cell in row))
     if section.note:
         table.caption = Text(escape.terminal(section.note))
         table.caption_justify = "left"
+    return table
+
+
+def _cells(section: Section, limits: list[int]) -> list[list[str]]:
+    return [
+        [escape.terminal(_terminal_text(v), limit) or "-" for v, limit in zip(row, limits, strict=True)]
+        for row in section.rows
+    ]
+
+
+def _record_table(table: Table, columns: list[str], cells: list[list[str]]) -> Table:
+    """Rows too wide for the terminal, one record after another as `column  value` lines (as psql's
+    expanded display): every value is read whole rather than folded into slivers."""
+    table.show_header = False
+    table.add_column(no_wrap=True, style="dim")
+    table.add_column(overflow="fold")
+    for number, row in enumerate(cells):
+        if number:
+            table.add_section()
+        for column, cell in zip(columns, row, strict=True):
+            table.add_row(Text(column), Text(cell))
     return table
 
 

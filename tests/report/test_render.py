@@ -47,8 +47,17 @@ def test_long_columns_fold_before_short_ones():
 def test_a_time_in_a_narrow_terminal_folds_between_date_and_hour():
     from datetime import UTC, datetime
 
-    rows = [[datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "x" * 90]]
-    text = render(Document("t", {}, [], [Section("T", ["time", "what"], rows)]), "table", width=26)
+    rows = [[datetime(2026, 3, 3, 10, 0, tzinfo=UTC), "several words here"]]
+    text = render(Document("t", {}, [], [Section("T", ["time", "a"], rows)]), "table", width=34)
     assert "2026-03-03" in text and "10:00:00Z" in text and "2026-03-03 10:00:00Z" not in text
-    wide = render(Document("t", {}, [], [Section("T", ["time", "what"], rows)]), "table", width=200)
+    wide = render(Document("t", {}, [], [Section("T", ["time", "a"], rows)]), "table", width=200)
     assert "2026-03-03 10:00:00Z" in wide
+
+
+def test_rows_too_wide_for_the_terminal_become_records():
+    """Rather than fold every column into slivers, each row is shown as `column  value` lines."""
+    text = render(Document("t", {}, [], [Section("Findings", COLUMNS, [ROW, ROW])]), "table", width=60)
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert "id              5408865f-a541-58aa-8143-c0a3e3e5b2f0" in lines
+    assert sum(line.startswith("severity_label  Critical") for line in lines) == 2
+    assert all(len(line) <= 60 for line in lines)
