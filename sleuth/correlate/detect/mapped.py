@@ -240,6 +240,7 @@ _ENTITY_COLUMNS = [
     ("_role", "AwsRole", "target"),
     ("_instance", "Ec2Instance", "target"),
     ("_bucket", "S3Bucket", "target"),
+    ("_new_key", "AccessKey", "target"),
 ]
 MAX_DETAILS = 5  # distinct detail lines joined into one hit
 
@@ -276,6 +277,10 @@ def _hits(matched: pl.DataFrame, merge_hours: int) -> pl.DataFrame:
                                                                                        ("_role", "role"))),
         _request(_TARGETS["_instance"]).alias("_instance"),
         _request(_TARGETS["_bucket"]).alias("_bucket"),
+        # the key an access-key creation made: what remediation deactivates, and what links its later use
+        pl.when(pl.col("action") == "CreateAccessKey")
+        .then(pl.col("response").str.json_path_match("$.accessKey.accessKeyId"))
+        .alias("_new_key"),
         (pl.col("time").dt.epoch("us") // window).alias("_window"),
     )  # fmt: skip
     group = ["rule_id", "key_type", "key_id", "account", "region", "_window"]

@@ -104,6 +104,11 @@ def test_panther_compromised_root_credentials():
     assert set(attacker["finding_id"]) >= {root_key["finding_id"], stop["finding_id"]}
     # the user the attacker made is a target of the persistence findings
     assert "arn:aws:iam::493859302102:user/tracy_stone" in set(result.finding_entities["entity_id"])
+    # and the keys it created are the targets of the key findings (what remediation deactivates)
+    made = result.finding_entities.filter((pl.col("entity_type") == "AccessKey") & (pl.col("role") == "target"))
+    keys = dict(made.select("finding_id", "entity_id").iter_rows())
+    assert keys[root_key["finding_id"]] == "AKIA5ZZZK44445XXFFVB"
+    assert keys[by_type["iam-create-access-key-other-user"]["finding_id"]] == "AKIASWJJJ66ZZZII4IYY"
 
 
 def test_no_detection_raises_on_all_the_real_data_together():
