@@ -218,14 +218,34 @@ def daily(incident) -> pl.DataFrame:
 
 
 def resources(incident) -> pl.DataFrame:
-    """What the incident changed or read: resources of its write calls and of its TTP events."""
+    """What the incident's write and failed calls acted on: the records' resource ARNs, and the names
+    their request parameters give (`userName: tracy_stone`, `name: <trail>`): many events, StopLogging
+    and CreateUser among them, carry no `resources` at all."""
+    from sleuth.correlate.detect.mapped import TARGET_TEXT
+
     events = incident.events
     schema = {"resource": pl.String, "actions": pl.List(pl.String), "calls": pl.UInt32, "failures": pl.UInt32}
     if events.is_empty():
         return pl.DataFrame(schema=schema)
     touched = events.filter(~pl.col("read_only").fill_null(False) | failed())
+    named = (
+        pl.col("request")
+        .str.extract_all(TARGET_TEXT)
+        .list.eval(pl.element().str.replace(r'^"(\w+)"\s*:\s*"', "${1}: "))
+        .fill_null([])
+    )
+    launched = (  # the instances a RunInstances made are in its response
+        pl.when(pl.col("action") == "RunInstances")
+        .then(pl.col("response").str.extract_all(r'"instanceId"\s*:\s*"i-[0-9a-f]{8,17}"'))
+        .list.eval(pl.element().str.replace(r'^"(\w+)"\s*:\s*"(.*)"$', "${1}: ${2}"))
+        .fill_null([])
+    )
     return (
-        touched.select("resources", "action", failed().alias("_failed"))
+        touched.select(
+            pl.concat_list(pl.col("resources").fill_null([]), named, launched).list.unique().alias("resources"),
+            "action",
+            failed().alias("_failed"),
+        )
         .explode("resources")
         .filter(pl.col("resources").is_not_null())
         .group_by(pl.col("resources").alias("resource"))

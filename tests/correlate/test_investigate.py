@@ -68,6 +68,10 @@ def test_compromised_root_story(panther, target):
     assert not any("cloudtrail start-logging" in c for c in commands)
     assert "Logging tampering attempted and failed: StopLogging (NotOrganizationMasterAccountException)" in inv.summary
     assert inv.severity_label == "Critical" and inv.severity_reasons
+    # What it acted on, from request parameters and the launch's response (these records carry no resources).
+    assert {"userName: tracy_stone", "name: acme-cloudtrail-us-east-1", "instanceId: i-05261ffb46217cdc3"} <= set(
+        inv.resources["resource"]
+    )
 
 
 def test_invictus_bert_jan_ttps_span_six_tactics():

@@ -229,7 +229,7 @@ def _ip_column(matched: pl.DataFrame) -> pl.DataFrame:
 
 # Request fields that name the IAM user or role, instance and bucket an event acted on.
 _TARGETS = {"_user": "userName", "_role": "roleName", "_instance": "instanceId", "_bucket": "bucketName"}
-_TARGET_TEXT = r'"(?:' + "|".join(_TARGET_PATHS) + r')"\s*:\s*"([^"\\]{1,120})'
+TARGET_TEXT = r'"(?:' + "|".join(_TARGET_PATHS) + r')"\s*:\s*"([^"\\]{1,120})'
 # Columns whose distinct values become the entities of a hit: (column, entity type, role).
 _ENTITY_COLUMNS = [
     ("_session", "AwsRoleSession", "actor"),
@@ -253,7 +253,7 @@ def _hits(matched: pl.DataFrame, merge_hours: int) -> pl.DataFrame:
     failed = failed_expr() & (pl.col("rule_condition") != "failed")
     error = pl.coalesce(pl.col("error_code").str.slice(0, 80), pl.lit("failed"))
     key_type = _key_type()
-    target = pl.col("request").str.extract(_TARGET_TEXT, 1)
+    target = pl.col("request").str.extract(TARGET_TEXT, 1)
     failure = pl.when(failed).then(pl.lit(" (failed: ") + error + pl.lit(")")).otherwise(pl.lit(""))
     window = max(1, merge_hours) * 3_600_000_000  # microseconds
     events = matched.with_columns(
