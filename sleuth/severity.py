@@ -29,8 +29,8 @@ def label_expr(column: str = "severity") -> pl.Expr:
     return pl.when(pl.col(column).is_not_null()).then(expr)
 
 
-def parse_severity(text: str) -> float:
-    """A --min-severity value: a number from 0 to 10 or a band name."""
+def parse_severity(text: str, option: str = "--min-severity") -> float:
+    """A severity flag's value (`option` names the flag in errors): a number from 0 to 10 or a band name."""
     bands = {name.lower(): floor for name, floor in BANDS.items()}
     band = bands.get(text.strip().lower())
     if band is not None:
@@ -39,8 +39,8 @@ def parse_severity(text: str) -> float:
         value = float(text)
     except ValueError:
         raise UsageError(
-            f"--min-severity {text!r} is not a severity", "give a number from 0 to 10 or low/medium/high/critical"
+            f"{option} {text!r} is not a severity", "give a number from 0 to 10 or low/medium/high/critical"
         ) from None
     if not 0 <= value <= 10:
-        raise UsageError(f"--min-severity {text} is outside 0-10", "give a number from 0 to 10")
+        raise UsageError(f"{option} {text} is outside 0-10", "give a number from 0 to 10")
     return value

@@ -22,7 +22,7 @@ def command(fmt, output, force, min_severity, types, entities, producers, limit,
     """Findings (GuardDuty and sleuth's own), most severe first, then most recent."""
     run = make_run(**common)
     minimum = parse_severity(min_severity) if min_severity else None
-    threshold = parse_severity(fail_on) if fail_on else None
+    threshold = parse_severity(fail_on, "--fail-on") if fail_on else None
     where = FindingFilter(minimum, types, entities, producers, limit)
     dataset = read_dataset(run)
     if not no_detections and (not producers or "sleuth" in {p.lower() for p in producers}):

@@ -33,7 +33,7 @@ def command(fmt, output, force, scope, baseline_days, fail_on, target, **common)
     is read too); without them, a finding's or group's span, else the last 24 h of the data.
     """
     run = make_run(**common)
-    threshold = parse_severity(fail_on) if fail_on else None
+    threshold = parse_severity(fail_on, "--fail-on") if fail_on else None
     window = parse_scope_option(scope)
     if window is None and run.window.bounded:
         until = run.window.until or now()

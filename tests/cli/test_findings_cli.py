@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import FIXTURES, run_cli, shared
+import pytest
+
+from tests.conftest import FIXTURES, INCIDENT, run_cli, shared
 
 GUARDDUTY = FIXTURES / "guardduty"
 EXPORT = GUARDDUTY / "s3-export.jsonl"
@@ -107,3 +109,9 @@ def test_fail_on_exits_3_when_the_severity_is_reached():
     assert "at or above critical" in result.stderr
     run_cli(["findings", "-s", EXPORT, "--type", "Recon:*", "--fail-on", "high", "-q"], exit_code=0)
     run_cli(["findings", "-s", EXPORT, "--fail-on", "extreme"], exit_code=2)
+
+
+@pytest.mark.parametrize("flag", ["--fail-on", "--min-severity"])
+def test_a_bad_severity_names_its_own_flag(flag):
+    result = run_cli(["findings", "-s", INCIDENT, flag, "bogus"], exit_code=2)
+    assert f"{flag} 'bogus' is not a severity" in result.stderr
