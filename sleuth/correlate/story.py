@@ -140,6 +140,7 @@ def timeline(incident) -> pl.DataFrame:
         "principal": pl.String,
         "action": pl.String,
         "outcome": pl.String,
+        "error_code": pl.String,  # the error of an outcome "failure" ("Failure" when the record names none)
         "source_ip": pl.String,
         "tactic": pl.String,
         "count": pl.UInt32,
@@ -158,10 +159,8 @@ def timeline(incident) -> pl.DataFrame:
     )
     rows = events.join(labels, on="event_id", how="left").with_columns(
         normalized_ip().fill_null(pl.col("src_ip")).alias("source_ip"),
-        pl.when(~failed())
-        .then(pl.lit("success"))
-        .otherwise(pl.col("error_code").fill_null("Failure"))
-        .alias("outcome"),
+        pl.when(~failed()).then(pl.lit("success")).otherwise(pl.lit("failure")).alias("outcome"),
+        pl.when(failed()).then(pl.col("error_code").fill_null(pl.lit("Failure"))).alias("error_code"),
         short_principal().alias("short"),
     )
     noise = (pl.col("read_only") & ~failed() & pl.col("tactic").is_null()).fill_null(False)
@@ -171,12 +170,13 @@ def timeline(incident) -> pl.DataFrame:
         rows.filter(noise)
         .join(folded_keys, on=["short", "action", "source_ip"], how="semi")
         .group_by("short", "action", "source_ip")
-        .agg(pl.col("time").min(), pl.len().alias("count"), pl.col("original_id").first())
+        .agg(pl.col("time").min(), pl.len().alias("count"), pl.col("original_id").first(), pl.col("principal").first())
         .select(
             "time",
-            pl.col("short").alias("principal"),
+            "principal",
             (pl.col("count").cast(pl.String) + " x " + pl.col("action")).alias("action"),
             pl.lit("success").alias("outcome"),
+            pl.lit(None, pl.String).alias("error_code"),
             "source_ip",
             pl.lit(None, pl.String).alias("tactic"),
             "count",
@@ -189,9 +189,10 @@ def timeline(incident) -> pl.DataFrame:
     kept = rows.join(folded_ids.select("event_id"), on="event_id", how="anti")
     single = kept.select(
         "time",
-        pl.col("short").alias("principal"),
+        "principal",
         "action",
         "outcome",
+        "error_code",
         "source_ip",
         "tactic",
         pl.lit(1, pl.UInt32).alias("count"),
@@ -304,3 +305,4 @@ def summary(target: dict, incident, indicators: list[dict], first: dict | None, 
     if counts.get("RELATED_FINDING"):
         text += f" {counts['RELATED_FINDING']} related findings."
     return text
+

@@ -120,13 +120,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
         if rows:
             sections.append(Section(title, [_HEADERS.get(c, c) for c in columns], rows, limits=_LIMITS))
     sections += [
-        frame_section(
-            "Timeline",
-            inv.timeline,
-            ["time", "principal", "action", "outcome", "source_ip", "tactic", "event_id"],
-            limit=200,
-            limits={"event_id": 40, "outcome": 30},
-        ),
+        _timeline_section(inv.timeline),
         frame_section("API calls per day", inv.daily, ["day", "success", "failure"], limit=60),
         frame_section(
             "Affected resources", inv.resources, ["resource", "actions", "calls", "failures"], limits={"resource": 70}
@@ -198,6 +192,19 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
     return Document("investigation", data, records, sections, headline)
 
 
+def _timeline_section(timeline: pl.DataFrame) -> Section:
+    """The timeline for reading: account-relative principals, and a failure shown by its error."""
+    shown = timeline.head(200)
+    title = f"Timeline ({len(shown)} of {len(timeline)})" if len(timeline) > len(shown) else "Timeline"
+    rows = [
+        [r["time"], short_arn(r["principal"]), r["action"], r["error_code"] or r["outcome"], r["source_ip"],
+         r["tactic"], r["event_id"]]
+        for r in shown.iter_rows(named=True)
+    ]  # fmt: skip
+    columns = ["time", "principal", "action", "outcome", "source_ip", "tactic", "event_id"]
+    return Section(title, columns, rows, empty="none", limits={"event_id": 40, "outcome": 30})
+
+
 _RAW_MAX = 200  # characters of request parameters shown per event
 # A ticket holds ~32-64k characters (Jira 32,767 a field, GitHub 65,536 a comment): markdown tables keep
 # their first rows (the JSON keeps all), and long ones fold under <details>.
@@ -223,9 +230,10 @@ def _raw_evidence(inv: Investigation) -> Section:
     """The timeline's events with their request parameters, folded away in markdown (<details>)."""
     timeline = inv.timeline.filter(~pl.col("event_id").str.starts_with("first: "))
     rows = [
-        [r["time"], r["event_id"], r["action"], r["outcome"], r["error_message"], _clip(r["request"])]
+        [r["time"], r["event_id"], r["action"], r["error_code"] or r["outcome"], r["error_message"],
+         _clip(r["request"])]
         for r in timeline.iter_rows(named=True)
-    ]
+    ]  # fmt: skip
     columns = ["time", "event_id", "action", "outcome", "error_message", "request"]
     return Section("Raw evidence (the timeline's events)", columns, rows, kind="details")
 
