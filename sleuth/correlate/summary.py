@@ -12,8 +12,8 @@ from sleuth.config import Config
 from sleuth.correlate import activity as act
 from sleuth.correlate.baseline import Scope, bucket_every, last_record, resolve_scope
 from sleuth.correlate.entities import failed, instance_launches, instance_of_session, normalized_ip, principal_type
+from sleuth.correlate.flows import orient
 from sleuth.dataset import Dataset
-from sleuth.netaddr import PRIVATE_PREFIX
 from sleuth.severity import ORDER
 
 TOP = 10
@@ -118,21 +118,29 @@ def _totals(dataset: Dataset, scoped: pl.LazyFrame, scope: Scope) -> dict:
     return {**counts.to_dicts()[0], "flows": flows, "findings": findings}
 
 
+_ORIENTED = ["instance_id", "interface_id", "src_addr", "dst_addr", "src_port", "dst_port", "flow_direction"]
+
+
 def _flow_volume(dataset: Dataset, scope: Scope) -> pl.DataFrame:
     """Bytes in and out per instance: named by the flows, or the one launched with the interface (its
     RunInstances response), else the interface."""
-    flows = dataset.frames["flows"].filter(scope.in_scope("start") & (pl.col("action") == "ACCEPT"))
-    local = pl.col("src_addr").str.contains(PRIVATE_PREFIX)
+    flows = (
+        dataset.frames["flows"]
+        .filter(scope.in_scope("start") & (pl.col("action") == "ACCEPT"))
+        .select(*_ORIENTED, "bytes")
+        .collect()
+    )
+    out = pl.col("_outbound")  # from the interface's side (flows.orient): its own address sent it
     per_interface = (
-        flows.select(
+        orient(flows)
+        .select(
             "instance_id",
             "interface_id",
-            pl.when(local).then(0).otherwise("bytes").alias("bytes_in"),
-            pl.when(local).then("bytes").otherwise(0).alias("bytes_out"),
+            pl.when(out).then(0).otherwise("bytes").alias("bytes_in"),
+            pl.when(out).then("bytes").otherwise(0).alias("bytes_out"),
         )
         .group_by("instance_id", "interface_id")
         .agg(pl.col("bytes_in").sum(), pl.col("bytes_out").sum(), pl.len().alias("flows"))
-        .collect()
     )
     if per_interface["instance_id"].null_count():  # flows that name only an interface: which instance?
         launched = (
