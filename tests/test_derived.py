@@ -57,10 +57,35 @@ def test_raw_sources_are_not_cached(tmp_path):
 def test_ingest_prepare_builds_the_derived_tables(tmp_path, monkeypatch):
     case = tmp_path / "prepared"
     run_cli(["ingest", "-q", "-s", INCIDENT, "-o", case, "--prepare"])
-    assert {path.name for path in (case / "derived").iterdir()} == {"detections", "lineage", "hubs"}
+    assert {path.name for path in (case / "derived").iterdir()} == {"detections", "lineage", "hubs", "geo"}
 
     def fail(*args, **kwargs):
         raise AssertionError("the prepared detections should have been read")
 
     monkeypatch.setattr(detect, "detect", fail)
     run_cli(["investigate", "-q", "-s", case, "alice", "-f", "json"])
+
+
+def test_a_case_keeps_its_addresses_geo_data(tmp_path, monkeypatch):
+    """The first profile looks the case's addresses up once; later ones read them back, unchanged."""
+    from sleuth.derived import preload_geo
+    from sleuth.enrich import geo as geo_module
+    from sleuth.enrich.geo import GeoResolver
+    from tests.conftest import shared
+
+    case = tmp_path / "panther"
+    run_cli(["ingest", "-q", "-s", shared("panther-samples/compromised-root-creds"), "-o", case])
+    dataset = open_dataset([str(case)], TimeWindow(), Config())
+    first = GeoResolver()
+    assert preload_geo(dataset, Config(), first)
+    assert list((case / "derived" / "geo").glob("*.addresses.parquet"))
+
+    def fail():
+        raise AssertionError("a cached address was looked up again")
+
+    monkeypatch.setattr(geo_module, "geoip2fast_reader", fail)
+    again = GeoResolver()
+    assert preload_geo(dataset, Config(), again)
+    attacker = again.lookup("92.55.146.245")
+    assert attacker == first.lookup("92.55.146.245") and attacker.country == "Romania"
+    assert not preload_geo(open_dataset([str(INCIDENT)], TimeWindow(), Config()), Config(), GeoResolver())

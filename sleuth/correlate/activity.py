@@ -13,11 +13,18 @@ from sleuth.correlate.entities import failed, normalized_ip
 GEO_COLUMNS = ("ip_kind", "country_code", "country", "asn", "aso", "city", "latitude", "longitude", "location")
 
 
-def warm_geo(geo) -> None:
-    """Load the resolver's data in a background thread (~0.2 s of Python that would otherwise wait for
-    the first lookup), while polars, which releases the GIL, reads the data."""
-    if geo is not None:
-        threading.Thread(target=geo.lookup, args=("1.1.1.1",), daemon=True).start()
+def warm_geo(geo, dataset=None, config=None) -> None:
+    """Ready the resolver: with a case store, its addresses' cached geo data (sleuth.derived.preload_geo);
+    else load the resolver's data in a background thread (~0.2 s of Python that would otherwise wait
+    for the first lookup), while polars, which releases the GIL, reads the data."""
+    if geo is None:
+        return
+    if dataset is not None:
+        from sleuth.derived import preload_geo
+
+        if preload_geo(dataset, config, geo):
+            return
+    threading.Thread(target=geo.lookup, args=("1.1.1.1",), daemon=True).start()
 
 
 def with_geo(frame: pl.DataFrame, geo, ip_column: str = "ip") -> pl.DataFrame:

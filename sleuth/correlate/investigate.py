@@ -106,8 +106,10 @@ def investigate(
     scope: tuple[datetime, datetime] | None = None,
     baseline_days: int | None = None,
 ) -> Investigation:
+    from sleuth.correlate import activity
     from sleuth.correlate.detect import with_detections
 
+    activity.warm_geo(geo, dataset, config)
     dataset = with_detections(dataset, config, geo, intel)
     findings = dataset.frames["findings"].collect()
     finding_entities = dataset.frames["finding_entities"].collect()

@@ -70,7 +70,7 @@ def build_profile(
     """The profile of the entity `target` names (see lookup.resolve) over the scope window: the one
     given, else the span of the entity's findings (sleuth's own too, unless `detect` is False),
     else the last `scope_hours` of the data."""
-    act.warm_geo(geo)
+    act.warm_geo(geo, dataset, config)
     if detect:
         from sleuth.correlate.detect import with_detections
 

@@ -41,7 +41,7 @@ def build_summary(
 ) -> Summary:
     """Detective's summary page over the scope (default: the last `scope_hours` of the data); its
     findings are GuardDuty's and sleuth's own (unless `detect` is False)."""
-    act.warm_geo(geo)
+    act.warm_geo(geo, dataset, config)
     if detect:
         from sleuth.correlate.detect import with_detections
 

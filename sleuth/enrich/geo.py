@@ -13,6 +13,7 @@ filled from a MaxMind database that has them (GeoIP2 Enterprise/ISP, GeoLite2-AS
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import ipaddress
@@ -54,6 +55,22 @@ FRAME_SCHEMA: dict[str, pl.DataType] = {
     "latitude": pl.Float64(),
     "longitude": pl.Float64(),
     "location": pl.String(),
+}
+
+# GeoResolver.lookups: a value as given, then every GeoInfo field (what a cache needs to give it back).
+LOOKUP_SCHEMA: dict[str, pl.DataType] = {
+    "value": pl.String(),
+    "ip": pl.String(),
+    "kind": pl.String(),
+    "country_code": pl.String(),
+    "country": pl.String(),
+    "asn": pl.Int64(),
+    "aso": pl.String(),
+    "city": pl.String(),
+    "latitude": pl.Float64(),
+    "longitude": pl.Float64(),
+    "location_source": pl.String(),
+    "address": pl.String(),
 }
 
 # The geoip2fast data file with ASN names and IPv6 (the package also ships country-only and IPv4-only ones).
@@ -295,6 +312,19 @@ class GeoResolver:
             self.db_errors += 1
             return None
         return record if isinstance(record, dict) else None
+
+    def lookups(self, values: Iterable[str]) -> pl.DataFrame:
+        """Every GeoInfo field of each value (`value` as given), for a cache that `preload` reads back."""
+        rows = [{"value": value, **dataclasses.asdict(self.lookup(value))} for value in dict.fromkeys(values)]
+        return pl.DataFrame(rows, schema=LOOKUP_SCHEMA)
+
+    def preload(self, lookups: pl.DataFrame) -> None:
+        """Fill the memory of looked-up values from `lookups` (a frame `lookups` made), so that those
+        values need no lookup: a case keeps its addresses' geo data beside it (sleuth.derived)."""
+        for row in lookups.iter_rows(named=True):
+            value = row.pop("value")
+            if isinstance(value, str) and value not in self._cache:
+                self._cache[value] = GeoInfo(**row)
 
     def frame(self, ips: Iterable[str | None]) -> pl.DataFrame:
         """One row per distinct input value (`ip` as given, for joining back), in FRAME_SCHEMA."""
