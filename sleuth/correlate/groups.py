@@ -20,11 +20,12 @@ The algorithm (tunables in `Config`):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -47,24 +48,74 @@ def tactic_chain(tactics: list[str]) -> list[str]:
     return known + unknown
 
 
-@dataclass
 class Group:
-    id: str
-    finding_ids: list[str]
-    findings: pl.DataFrame
-    entities: pl.DataFrame  # entity_type, entity_id, category, role(s), findings
-    severity: float
-    tactics: list[str]
-    first_seen: datetime
-    last_seen: datetime
-    accounts: list[str]
-    title: str
-    evidence: dict[str, pl.DataFrame] = field(default_factory=dict)
-    entity_rows: pl.DataFrame = field(default_factory=pl.DataFrame)  # finding_id, entity_type, entity_id, role
+    """One finding group. Its id, finding ids, severity and span are known at once; its tables
+    (findings, entities, entity rows), tactic chain, accounts and title are built on first use, since
+    an investigation shows a few groups of many (each costs a dozen polars operations)."""
+
+    def __init__(
+        self,
+        finding_ids: list[str],
+        severity: float,
+        first_seen: datetime,
+        last_seen: datetime,
+        all_findings: pl.DataFrame,
+        all_entities: pl.DataFrame,
+    ) -> None:
+        self.id = group_id(finding_ids)
+        self.finding_ids = finding_ids
+        self.severity = severity
+        self.first_seen = first_seen
+        self.last_seen = last_seen
+        self.evidence: dict[str, pl.DataFrame] = {}
+        self._all_findings = all_findings
+        self._all_entities = all_entities
 
     @property
     def severity_label(self) -> str:
         return severity_label(self.severity) or "Informational"
+
+    @functools.cached_property
+    def findings(self) -> pl.DataFrame:
+        return self._all_findings.filter(pl.col("finding_id").is_in(self.finding_ids)).sort(
+            ["severity", "first_seen", "finding_id"], descending=[True, False, False]
+        )
+
+    @functools.cached_property
+    def _rows(self) -> pl.DataFrame:
+        return self._all_entities.filter(
+            pl.col("finding_id").is_in(self.finding_ids) & (pl.col("entity_type") != "Finding")
+        )
+
+    @functools.cached_property
+    def entity_rows(self) -> pl.DataFrame:
+        """finding_id, entity_type, entity_id, role: one row per finding x entity x role."""
+        return self._rows.select("finding_id", "entity_type", "entity_id", "role").unique().sort(pl.all())
+
+    @functools.cached_property
+    def entities(self) -> pl.DataFrame:
+        """entity_type, entity_id, roles, findings, category: the group's entities by category."""
+        return (
+            self._rows.group_by("entity_type", "entity_id")
+            .agg(
+                pl.col("role").unique().sort().str.join(", ").alias("roles"),
+                pl.col("finding_id").n_unique().alias("findings"),
+            )
+            .with_columns(pl.col("entity_type").replace_strict(CATEGORIES, default="Other").alias("category"))
+            .sort(["category", "findings", "entity_type", "entity_id"], descending=[False, True, False, False])
+        )
+
+    @functools.cached_property
+    def tactics(self) -> list[str]:
+        return tactic_chain([t for row in self.findings["tactics"].to_list() for t in (row or [])])
+
+    @functools.cached_property
+    def accounts(self) -> list[str]:
+        return sorted(self.findings["account"].drop_nulls().unique().to_list())
+
+    @functools.cached_property
+    def title(self) -> str:
+        return _title(self.findings, self.entities)
 
 
 class _UnionFind:
@@ -190,43 +241,26 @@ def group_findings(
     components: dict[str, list[str]] = defaultdict(list)
     for finding_id in spans:
         components[clusters.find(finding_id)].append(finding_id)
-    groups = [_group(sorted(ids), findings, finding_entities) for ids in components.values()]
+    severity = dict(findings.select("finding_id", pl.col("severity").fill_null(0.0)).iter_rows())
+    groups = []
+    for ids in components.values():
+        members = sorted(ids)
+        groups.append(
+            Group(
+                members,
+                float(max(severity[f] for f in members)),
+                min(spans[f][0] for f in members),
+                max(spans[f][1] for f in members),
+                findings,
+                finding_entities,
+            )
+        )
     return sorted(groups, key=lambda g: (-g.severity, -g.last_seen.timestamp(), g.id))
 
 
 def group_id(finding_ids: list[str]) -> str:
     digest = hashlib.sha256("\n".join(sorted(finding_ids)).encode()).hexdigest()
     return str(uuid.uuid5(_NAMESPACE, digest))
-
-
-def _group(ids: list[str], findings: pl.DataFrame, finding_entities: pl.DataFrame) -> Group:
-    members = findings.filter(pl.col("finding_id").is_in(ids)).sort(
-        ["severity", "first_seen", "finding_id"], descending=[True, False, False]
-    )
-    rows = finding_entities.filter(pl.col("finding_id").is_in(ids) & (pl.col("entity_type") != "Finding"))
-    entities = (
-        rows.group_by("entity_type", "entity_id")
-        .agg(
-            pl.col("role").unique().sort().str.join(", ").alias("roles"),
-            pl.col("finding_id").n_unique().alias("findings"),
-        )
-        .with_columns(pl.col("entity_type").replace_strict(CATEGORIES, default="Other").alias("category"))
-        .sort(["category", "findings", "entity_type", "entity_id"], descending=[False, True, False, False])
-    )
-    tactics = tactic_chain([t for row in members["tactics"].to_list() for t in (row or [])])
-    return Group(
-        id=group_id(ids),
-        finding_ids=ids,
-        findings=members,
-        entities=entities,
-        severity=float(members["severity"].max() or 0.0),
-        tactics=tactics,
-        first_seen=members["first_seen"].min(),
-        last_seen=members["last_seen"].fill_null(members["first_seen"]).max(),
-        accounts=sorted(members["account"].drop_nulls().unique().to_list()),
-        title=_title(members, entities),
-        entity_rows=rows.select("finding_id", "entity_type", "entity_id", "role").unique().sort(pl.all()),
-    )
 
 
 def _title(members: pl.DataFrame, entities: pl.DataFrame) -> str:
