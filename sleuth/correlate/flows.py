@@ -89,3 +89,13 @@ def orient(flows: pl.DataFrame, addresses: pl.DataFrame | None = None) -> pl.Dat
         _peer_port=pl.when(out).then("dst_port").otherwise("src_port"),
         instance_id=pl.coalesce("instance_id", "_eni_instance"),
     )
+
+
+def interface_ends(flows: pl.LazyFrame, interfaces: list[str], where: pl.Expr | None = None) -> pl.DataFrame:
+    """`interface_addresses` of `interfaces` from all their flows (`where` narrows them, e.g. to a
+    scope), for orienting a selection of those flows: in a selection that holds only an instance's
+    flows with one peer, both addresses are equally common and the tie could pick the peer."""
+    chosen = pl.col("interface_id").is_in(interfaces)
+    selected = flows.filter(chosen if where is None else chosen & where)
+    return interface_addresses(selected.select("interface_id", "src_addr", "dst_addr", "instance_id").collect())
+

@@ -338,7 +338,7 @@ def network_transfer(incident) -> list[dict]:
         return []
     # Each flow from the incident's instance's side: the interface's own address is local.
     grouped = (
-        orient(flows)
+        orient(flows, getattr(incident, "flow_ends", None))
         .with_columns(
             pl.when("_outbound").then(pl.lit("outbound")).otherwise(pl.lit("inbound")).alias("direction"),
             pl.col("_local").alias("local"),
@@ -357,7 +357,11 @@ def network_transfer(incident) -> list[dict]:
             pl.col("start").min().alias("first_seen"),
             pl.col("end").max().alias("last_seen"),
         )
-        .sort(["bytes", "peer"], descending=[True, False])
+        .sort(
+            ["bytes", "peer", "direction", "local", "local_port", "remote_port", "protocol", "interface_id"],
+            descending=[True, False, False, False, False, False, False, False],
+            nulls_last=True,
+        )
     )
     return [
         {

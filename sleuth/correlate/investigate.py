@@ -37,6 +37,7 @@ from sleuth.correlate.entities import (
     normalized_ip,
     short_id,
 )
+from sleuth.correlate.flows import interface_ends
 from sleuth.correlate.graph import event_edges, flow_edges, lineage_edges
 from sleuth.correlate.groups import Group, find_groups
 from sleuth.correlate.lineage import links_for
@@ -58,6 +59,7 @@ class Incident:
     events: pl.DataFrame = field(default_factory=pl.DataFrame)  # in the scope
     earlier: pl.DataFrame = field(default_factory=pl.DataFrame)  # from the attacker's addresses, before it
     flows: pl.DataFrame = field(default_factory=pl.DataFrame)
+    flow_ends: pl.DataFrame | None = None  # flows.interface_ends of the flows' interfaces, to orient them
     links: pl.DataFrame = field(default_factory=pl.DataFrame)  # credential lineage of the identities
 
 
@@ -221,7 +223,11 @@ def _entity_span(entity: EntityRef, findings, finding_entities, dataset, config:
 
 
 def _refs(rows: pl.DataFrame) -> list[EntityRef]:
-    return [EntityRef(t, i) for t, i in rows.select("entity_type", "entity_id").unique().sort(pl.all()).iter_rows()]
+    """A finding's or group's entities as seeds, without the addresses that are its target's own (an
+    instance's public address is the victim's, not where the attack came from)."""
+    own = (pl.col("entity_type") == "IpAddress") & (pl.col("role") == "target")
+    seeds = rows.filter(~own.fill_null(False)) if "role" in rows.columns else rows
+    return [EntityRef(t, i) for t, i in seeds.select("entity_type", "entity_id").unique().sort(pl.all()).iter_rows()]
 
 
 # --- the incident ----------------------------------------------------------------------------
@@ -267,6 +273,9 @@ def gather(dataset, seeds: list[EntityRef], scope: Scope, links: pl.DataFrame, f
     incident.instances |= _instances(incident)
     interfaces = launches.filter(pl.col("instance_id").is_in(list(incident.instances)))["interface_id"]
     incident.flows = _flows(dataset, incident, scope, interfaces.drop_nulls().unique().to_list())
+    if not incident.flows.is_empty():
+        seen = incident.flows["interface_id"].drop_nulls().unique().to_list()
+        incident.flow_ends = interface_ends(dataset.frames["flows"], seen, scope.in_scope("start"))
     incident.links = links.filter(
         pl.col("caller").is_in(list(incident.principals))
         | pl.col("caller_session").is_in(list(incident.sessions))

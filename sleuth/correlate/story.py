@@ -7,7 +7,7 @@ from collections import Counter
 
 import polars as pl
 
-from sleuth.correlate.entities import failed, normalized_ip, short_principal
+from sleuth.correlate.entities import failed, normalized_ip
 from sleuth.correlate.indicators import data_sent_out
 from sleuth.correlate.remediation import IAM_PERSISTENCE
 from sleuth.severity import severity_label
@@ -51,7 +51,8 @@ def severity(indicators: list[dict], related: pl.DataFrame, incident) -> tuple[f
                  f"{total:,} bytes sent to external addresses")  # fmt: skip
     if any(i["type"] == "FLAGGED_IP_ADDRESS" for i in indicators):
         raise_to(7.0, "an address on a threat-intel list was involved")
-    if persistence and (tampering or outbound) and incident.addresses:
+    turned_off = [i for i in tampering if i["succeeded"]]
+    if persistence and (turned_off or outbound) and incident.addresses:
         raise_to(9.0, "access from the attacker's address, persistence, and tampering or data transfer together")
     if not reasons:
         reasons.append("Informational: no indicator of compromise beyond the activity listed")
@@ -161,16 +162,15 @@ def timeline(incident) -> pl.DataFrame:
         normalized_ip().fill_null(pl.col("src_ip")).alias("source_ip"),
         pl.when(~failed()).then(pl.lit("success")).otherwise(pl.lit("failure")).alias("outcome"),
         pl.when(failed()).then(pl.col("error_code").fill_null(pl.lit("Failure"))).alias("error_code"),
-        short_principal().alias("short"),
     )
     noise = (pl.col("read_only") & ~failed() & pl.col("tactic").is_null()).fill_null(False)
-    repeated = rows.filter(noise).group_by("short", "action", "source_ip").agg(pl.len().alias("n"))
-    folded_keys = repeated.filter(pl.col("n") >= _FOLD_MIN).select("short", "action", "source_ip")
+    repeated = rows.filter(noise).group_by("principal", "action", "source_ip").agg(pl.len().alias("n"))
+    folded_keys = repeated.filter(pl.col("n") >= _FOLD_MIN).select("principal", "action", "source_ip")
     folded = (
         rows.filter(noise)
-        .join(folded_keys, on=["short", "action", "source_ip"], how="semi")
-        .group_by("short", "action", "source_ip")
-        .agg(pl.col("time").min(), pl.len().alias("count"), pl.col("original_id").first(), pl.col("principal").first())
+        .join(folded_keys, on=["principal", "action", "source_ip"], how="semi")
+        .group_by("principal", "action", "source_ip")
+        .agg(pl.col("time").min(), pl.len().alias("count"), pl.col("original_id").first())
         .select(
             "time",
             "principal",
@@ -185,7 +185,7 @@ def timeline(incident) -> pl.DataFrame:
             pl.lit(None, pl.String).alias("error_message"),
         )
     )
-    folded_ids = rows.filter(noise).join(folded_keys, on=["short", "action", "source_ip"], how="semi")
+    folded_ids = rows.filter(noise).join(folded_keys, on=["principal", "action", "source_ip"], how="semi")
     kept = rows.join(folded_ids.select("event_id"), on="event_id", how="anti")
     single = kept.select(
         "time",

@@ -12,7 +12,7 @@ from sleuth.config import Config
 from sleuth.correlate import activity as act
 from sleuth.correlate.baseline import Scope, bucket_every, last_record, resolve_scope
 from sleuth.correlate.entities import failed, instance_launches, instance_of_session, normalized_ip, principal_type
-from sleuth.correlate.flows import orient
+from sleuth.correlate.flows import interface_ends, orient
 from sleuth.dataset import Dataset
 from sleuth.severity import ORDER
 
@@ -131,8 +131,12 @@ def _flow_volume(dataset: Dataset, scope: Scope) -> pl.DataFrame:
         .collect()
     )
     out = pl.col("_outbound")  # from the interface's side (flows.orient): its own address sent it
+    # Each interface's own address from all its flows in the scope, rejected ones too.
+    ends = interface_ends(
+        dataset.frames["flows"], flows["interface_id"].drop_nulls().unique().to_list(), scope.in_scope("start")
+    )
     per_interface = (
-        orient(flows)
+        orient(flows, ends)
         .select(
             "instance_id",
             "interface_id",

@@ -159,9 +159,10 @@ def test_a_guardduty_finding_without_events_keeps_its_severity():
 def test_an_instance_own_public_address_is_not_the_attacker():
     """GuardDuty names the instance's public address as part of the target resource, not as an actor."""
     samples = load(shared("guardduty-aws-samples"))
-    inv = investigate(samples, "i-05746eb48123455e0", Config(), GEO)
-    assert "11.111.111.1" not in inv.summary
-    assert not any("11.111.111.1" in step["command"] for step in inv.remediation)
+    for target in ("i-05746eb48123455e0", "16afba5c5c43e07c9e3e5e2e544e95df"):  # the instance, its finding
+        inv = investigate(samples, target, Config(), GEO)
+        assert "11.111.111.1" not in inv.summary, target
+        assert not any("11.111.111.1" in step["command"] for step in inv.remediation), target
 
 
 def test_an_account_is_no_target(panther):
@@ -175,3 +176,24 @@ def test_an_account_is_no_target(panther):
 def test_a_user_agent_is_investigated_through_whoever_used_it():
     inv = investigate(load(INCIDENT), "python-requests/2.31.0", Config(), GEO)
     assert inv.severity_label == "Critical" and "user/alice" in inv.summary and "203.0.113.66" in inv.summary
+
+
+def test_flows_are_oriented_from_all_the_interface_flows(tmp_path):
+    """Investigating the peer selects only the flows with it, where both IPv6 ends are equally common:
+    the instance's own address comes from all its interface's flows, so the 50 MB leave, not arrive."""
+    header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action"
+    instance, attacker, dns = "2600:1f18:abcd:1::10", "2a01:4f8:c0c:1::66", "2606:4700:4700::1111"
+    eni = "2 123456789010 eni-0aaa1111bbbb22223"
+    lines = [
+        f"{eni} {instance} {attacker} 40000 443 6 40000 52428800 1700000000 1700000060 ACCEPT",
+        f"{eni} {attacker} {instance} 443 40000 6 2000 120000 1700000000 1700000060 ACCEPT",
+        f"{eni} {instance} {dns} 50000 53 17 2 200 1700000100 1700000160 ACCEPT",
+        f"{eni} {dns} {instance} 53 50000 17 2 300 1700000100 1700000160 ACCEPT",
+    ]
+    lines = [f"{line} OK" for line in lines]
+    header += " log-status"
+    (tmp_path / "flows.log").write_text("\n".join([header, *lines]) + "\n")
+    inv = investigate(load(tmp_path / "flows.log"), attacker, Config(), GEO)
+    out = [i for i in of_type(inv, "NETWORK_TRANSFER") if i["direction"] == "outbound"]
+    assert [(i["local_address"], i["peer_address"], i["bytes"]) for i in out] == [(instance, attacker, 52428800)]
+    assert "52,428,800 bytes went out to 2a01:4f8:c0c:1::66." in inv.summary
