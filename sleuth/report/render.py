@@ -126,12 +126,14 @@ def _rich_table(section: Section, max_cell: int, width: int) -> Table | Text:
     texty = [any(" " in row[i] for row in cells) for i in range(len(section.columns))]
     widths = column_widths(longest, width, texty)
     if any(fitted < min(n, _READABLE) for fitted, n in zip(widths, longest, strict=True)):
-        # a record has the terminal's width for each value: the columns' own limits do not apply
-        return _record_table(table, section.columns, _cells(section, [max_cell] * len(section.columns)))
-    for column, fitted in zip(section.columns, widths, strict=True):
-        table.add_column(Text(column), width=fitted, overflow="fold")
-    for row in cells:
-        table.add_row(*(Text(cell) for cell in row))
+        # a record has the terminal's width for each value: no column limit below max_cell applies
+        limits = [max(section.limits.get(column, max_cell), max_cell) for column in section.columns]
+        table = _record_table(table, section.columns, _cells(section, limits))
+    else:
+        for column, fitted in zip(section.columns, widths, strict=True):
+            table.add_column(Text(column), width=fitted, overflow="fold")
+        for row in cells:
+            table.add_row(*(Text(cell) for cell in row))
     if section.note:
         table.caption = Text(escape.terminal(section.note))
         table.caption_justify = "left"
@@ -228,7 +230,8 @@ def render_markdown(document: Document) -> str:
             continue
         folded = section.kind == "details" and section.rows
         if folded:
-            count = "" if section.title.endswith(")") else f" ({len(section.rows)} rows)"  # a title that counts already
+            # a title such as "Timeline (25 of 140; ...)" counts its rows already
+            count = "" if " of " in section.title else f" ({len(section.rows)} rows)"
             lines += [f"<details><summary>{escape.markdown(section.title)}{count}</summary>", ""]
         if not section.rows:
             lines += [escape.markdown(section.empty.capitalize()) + ".", ""]

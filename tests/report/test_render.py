@@ -61,3 +61,11 @@ def test_rows_too_wide_for_the_terminal_become_records():
     assert "id              5408865f-a541-58aa-8143-c0a3e3e5b2f0" in lines
     assert sum(line.startswith("severity_label  Critical") for line in lines) == 2
     assert all(len(line) <= 60 for line in lines)
+
+
+def test_records_keep_the_note_and_long_cells():
+    row = [*ROW[:2], "t" * 150, *ROW[3:]]
+    section = Section("Findings", COLUMNS, [row], note="run 2026-01-01", limits={"title": 200})
+    text = render(Document("t", {}, [], [section]), "table", width=60, max_cell=80)
+    assert "run 2026-01-01" in text
+    assert "".join(text.split()).count("t" * 150) == 1  # the title's own limit, not max_cell, applies
