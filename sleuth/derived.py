@@ -41,12 +41,12 @@ def _file_identity(path: str | os.PathLike | None) -> list:
     return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
-def cache_key(case: Path, dataset, config, extra: Iterable = ()) -> str:
+def cache_key(case: Path, dataset, config, extra: Iterable = (), windowed: bool = True) -> str:
     manifest = (case / store.MANIFEST).read_bytes()
     window = dataset.window
     parts = [
         hashlib.sha256(manifest).hexdigest(),
-        [str(window.since), str(window.until)],
+        [str(window.since), str(window.until)] if windowed else [],
         __version__,
         pl.__version__,
         repr(sorted(dataclasses.asdict(config).items(), key=lambda item: item[0])),
@@ -63,15 +63,21 @@ def enrichment_identity(geo=None, intel=None) -> list:
 
 
 def cached_frames(
-    dataset, config, name: str, compute: Callable[[], dict[str, pl.DataFrame]], extra: Iterable = ()
+    dataset,
+    config,
+    name: str,
+    compute: Callable[[], dict[str, pl.DataFrame]],
+    extra: Iterable = (),
+    windowed: bool = True,
 ) -> dict[str, pl.DataFrame]:
     """`compute()` (named frames), read from the case's cache when the key matches, else computed
-    and written there."""
+    and written there. `windowed` False: the frames do not depend on the time window (its key leaves
+    the window out, so questions over other windows share them)."""
     case = single_case(dataset)
     if case is None:
         return compute()
     try:
-        key = cache_key(case, dataset, config, extra)
+        key = cache_key(case, dataset, config, extra, windowed)
     except OSError:
         return compute()
     folder = case / DERIVED / name
@@ -130,11 +136,14 @@ def preload_geo(dataset, config, geo) -> bool:
 
     from sleuth.enrich.geo import GEOIP2FAST_DATA
 
-    def compute() -> dict[str, pl.DataFrame]:
-        values = dataset.events.select(pl.col("src_ip").drop_nulls().unique().sort()).collect()["src_ip"]
+    case = single_case(dataset)
+
+    def compute() -> dict[str, pl.DataFrame]:  # every address of the case, whatever the window asked
+        events = store.scan(case, "events")
+        values = events.select(pl.col("src_ip").drop_nulls().unique().sort()).collect()["src_ip"]
         return {"addresses": geo.lookups(values.to_list())}
 
     extra = [*enrichment_identity(geo), GEOIP2FAST_DATA, getattr(geoip2fast, "__version__", "")]
-    geo.preload(cached_frames(dataset, config, "geo", compute, extra)["addresses"])
+    geo.preload(cached_frames(dataset, config, "geo", compute, extra, windowed=False)["addresses"])
     return True
 

@@ -89,3 +89,10 @@ def test_a_case_keeps_its_addresses_geo_data(tmp_path, monkeypatch):
     attacker = again.lookup("92.55.146.245")
     assert attacker == first.lookup("92.55.146.245") and attacker.country == "Romania"
     assert not preload_geo(open_dataset([str(INCIDENT)], TimeWindow(), Config()), Config(), GeoResolver())
+    # A question over a window reads the same cache (every address of the case), and evicts nothing.
+    from datetime import UTC, datetime
+
+    windowed = open_dataset([str(case)], TimeWindow(datetime(2020, 11, 1, tzinfo=UTC), None), Config())
+    later = GeoResolver()
+    assert preload_geo(windowed, Config(), later) and later.lookup("92.55.146.245") == attacker
+    assert len(list((case / "derived" / "geo").glob("*.addresses.parquet"))) == 1
