@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import polars as pl
 
-from sleuth.correlate.entities import failed, normalized_ip
+from sleuth.correlate.entities import failed, instance_launches, normalized_ip
 from sleuth.correlate.indicators import data_sent_out
 from sleuth.correlate.remediation import IAM_PERSISTENCE
 from sleuth.severity import severity_label
@@ -219,45 +220,63 @@ def daily(incident) -> pl.DataFrame:
 
 
 def resources(incident) -> pl.DataFrame:
-    """What the incident's write and failed calls acted on: the records' resource ARNs, and the names
-    their request parameters give (`userName: tracy_stone`, `name: <trail>`): many events, StopLogging
-    and CreateUser among them, carry no `resources` at all."""
-    from sleuth.correlate.detect.mapped import TARGET_TEXT
-
-    events = incident.events
+    """What the incident's write and failed calls acted on: the records' resource ARNs, the instances
+    a launch made, and the names request parameters give (`userName: tracy_stone`, `name: <trail>`;
+    many events, StopLogging and CreateUser among them, carry no `resources`). A name an ARN of the
+    same event already holds (a bucket and its ARN) is counted once."""
     schema = {"resource": pl.String, "actions": pl.List(pl.String), "calls": pl.UInt32, "failures": pl.UInt32}
+    events = incident.events
     if events.is_empty():
         return pl.DataFrame(schema=schema)
     touched = events.filter(~pl.col("read_only").fill_null(False) | failed())
-    named = (
-        pl.col("request")
-        .str.extract_all(TARGET_TEXT)
-        .list.eval(pl.element().str.replace(r'^"(\w+)"\s*:\s*"', "${1}: "))
-        .fill_null([])
-    )
-    launched = (  # the instances a RunInstances made are in its response
-        pl.when(pl.col("action") == "RunInstances")
-        .then(pl.col("response").str.extract_all(r'"instanceId"\s*:\s*"i-[0-9a-f]{8,17}"'))
-        .list.eval(pl.element().str.replace(r'^"(\w+)"\s*:\s*"(.*)"$', "${1}: ${2}"))
-        .fill_null([])
-    )
-    return (
-        touched.select(
-            pl.concat_list(pl.col("resources").fill_null([]), named, launched).list.unique().alias("resources"),
-            "action",
-            failed().alias("_failed"),
-        )
-        .explode("resources")
-        .filter(pl.col("resources").is_not_null())
-        .group_by(pl.col("resources").alias("resource"))
-        .agg(
-            pl.col("action").unique().sort().alias("actions"),
-            pl.len().alias("calls"),
-            pl.col("_failed").sum().alias("failures"),
-        )
-        .sort(["calls", "resource"], descending=[True, False])
-        .cast(schema)
-    )
+    launched: dict[str, set[str]] = {}
+    for event_id, instance in instance_launches(touched.lazy()).select("event_id", "instance_id").iter_rows():
+        launched.setdefault(event_id, set()).add(instance)
+    actions: dict[str, set[str]] = {}
+    calls: Counter = Counter()
+    failures: Counter = Counter()
+    rows = touched.select("event_id", "action", "resources", "request", failed().alias("_failed"))
+    for event_id, action, arns, request, was_failed in rows.iter_rows():
+        names = set(arns or []) | {f"instanceId: {i}" for i in launched.get(event_id, ())}
+        names |= {f"{key}: {value}" for key, value in _request_names(request) if not _named_by(value, names)}
+        for name in names:
+            actions.setdefault(name, set()).add(action)
+            calls[name] += 1
+            failures[name] += int(bool(was_failed))
+    table = [(name, sorted(actions[name]), calls[name], failures[name]) for name in calls]
+    return pl.DataFrame(table, schema=schema, orient="row").sort(["calls", "resource"], descending=[True, False])
+
+
+_NAME_MAX = 200  # characters of a request value kept as a resource name
+
+
+def _request_names(request: str | None) -> list[tuple[str, str]]:
+    """(key, value) of the request fields that name what a call acted on (mapped.TARGET_PATHS), at any
+    depth; `name` only at the top (nested, it names other things: an instance profile of a launch)."""
+    from sleuth.correlate.detect.mapped import TARGET_PATHS
+
+    if not request:
+        return []
+    try:
+        document = orjson.loads(request)
+    except orjson.JSONDecodeError:
+        return []
+    found: list[tuple[str, str]] = []
+    stack = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, dict | list) and depth < 4:
+                stack.append((value, depth + 1))
+            elif isinstance(value, str) and value and key in TARGET_PATHS and (key != "name" or depth == 0):
+                found.append((str(key), value[:_NAME_MAX]))
+    return found
+
+
+def _named_by(value: str, names: set[str]) -> bool:
+    """The value is the last part of one of the event's ARNs (arn:aws:s3:::bucket, .../user/alice)."""
+    return any(name.endswith((f":{value}", f"/{value}")) for name in names if name.startswith("arn:"))
 
 
 def summary(target: dict, incident, indicators: list[dict], first: dict | None, score: float) -> str:

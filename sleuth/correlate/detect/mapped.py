@@ -39,7 +39,7 @@ FAILED_FLOOR = 1.0  # ... but stays at least Low
 _LAMBDA = "lambda.amazonaws.com"
 _FEDERATED = ["SAMLUser", "WebIdentityUser", "IdentityCenterUser"]
 # Request fields that name what an event acted on, for the hit's one-line details.
-_TARGET_PATHS = ("userName", "roleName", "groupName", "name", "trailName", "bucketName", "instanceId", "snapshotId",
+TARGET_PATHS = ("userName", "roleName", "groupName", "name", "trailName", "bucketName", "instanceId", "snapshotId",
                  "imageId", "dBSnapshotIdentifier", "dBInstanceIdentifier", "groupId", "functionName", "secretId",
                  "keyId", "detectorId", "policyArn", "resolverQueryLogConfigId", "target", "configurationRecorderName",
                  "domainName")  # fmt: skip
@@ -229,7 +229,7 @@ def _ip_column(matched: pl.DataFrame) -> pl.DataFrame:
 
 # Request fields that name the IAM user or role, instance and bucket an event acted on.
 _TARGETS = {"_user": "userName", "_role": "roleName", "_instance": "instanceId", "_bucket": "bucketName"}
-TARGET_TEXT = r'"(?:' + "|".join(_TARGET_PATHS) + r')"\s*:\s*"([^"\\]{1,120})'
+TARGET_TEXT = r'"(?:' + "|".join(TARGET_PATHS) + r')"\s*:\s*"([^"\\]{1,120})'
 # Columns whose distinct values become the entities of a hit: (column, entity type, role).
 _ENTITY_COLUMNS = [
     ("_session", "AwsRoleSession", "actor"),
