@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import polars as pl
@@ -146,15 +147,7 @@ def investigation_document(inv: Investigation, markdown: bool = False) -> Docume
             [[p["control"], p["detail"]] for p in inv.prevention],
             limits={"detail": 400},
         ),
-        Section(
-            "Evidence manifest",
-            ["input", "sha256", "format", "kept"],
-            [[i["path"], i["sha256"], i["format"], i["kept"]] for i in inv.inputs],
-            note=f"sleuth {inv.run['sleuth_version']}, run {inv.run['time']:%Y-%m-%dT%H:%M:%SZ}, "
-            "parameters " + ", ".join(f"{k}={v}" for k, v in inv.run["parameters"].items()),
-            kind="details" if markdown else "table",
-            limits={"input": 300},
-        ),
+        _manifest_section(inv, markdown),
     ]
     if markdown:
         sections = [_for_ticket(section) for section in [*sections, _raw_evidence(inv)]]
@@ -205,12 +198,33 @@ def _timeline_section(timeline: pl.DataFrame) -> Section:
     return Section(title, columns, rows, empty="none", limits={"event_id": 40, "outcome": 30})
 
 
-_RAW_MAX = 200  # characters of request parameters shown per event
+def _manifest_section(inv: Investigation, markdown: bool) -> Section:
+    """Every input with its sha256, so that the report can be reproduced; the folder they share is
+    said once (55 inputs under one long path would take a ticket's room)."""
+    paths = [i["path"] for i in inv.inputs]
+    parts = [path.split("/") for path in paths]
+    shared = 0
+    if len(parts) > 1:
+        while all(len(p) > shared + 1 and p[shared] == parts[0][shared] for p in parts):
+            shared += 1
+    folder = "/".join(parts[0][:shared]) if shared else ""
+    rows = [["/".join(p[shared:]), i["sha256"], i["format"], i["kept"]] for p, i in zip(parts, inv.inputs, strict=True)]
+    note = (
+        (f"inputs under {folder}/; " if folder else "")
+        + f"sleuth {inv.run['sleuth_version']}, run {inv.run['time']:%Y-%m-%dT%H:%M:%SZ}, parameters "
+        + ", ".join(f"{k}={v}" for k, v in inv.run["parameters"].items())
+    )
+    kind = "details" if markdown else "table"
+    return Section("Evidence manifest", ["input", "sha256", "format", "kept"], rows, note=note, kind=kind,
+                   limits={"input": 300})  # fmt: skip
+
+
+_RAW_MAX = 160  # characters of request parameters shown per event
 # A ticket holds ~32-64k characters (Jira 32,767 a field, GitHub 65,536 a comment): markdown tables keep
 # their first rows (the JSON keeps all), and long ones fold under <details>.
 # The evidence manifest keeps every input, so that the report can be reproduced.
-_TICKET_ROWS = {"Timeline": 60, "Raw evidence": 15, "Evidence manifest": 10_000}
-_TICKET_ROWS_DEFAULT = 25
+_TICKET_ROWS = {"Timeline": 50, "Raw evidence": 10, "Evidence manifest": 10_000}
+_TICKET_ROWS_DEFAULT = 15
 _TICKET_FOLD = 15
 
 
@@ -220,15 +234,25 @@ def _for_ticket(section: Section) -> Section:
     name = section.title.split(" (", 1)[0]
     keep = _TICKET_ROWS.get(name, _TICKET_ROWS_DEFAULT)
     title = section.title
+    shown_of = re.search(r"\(\d+ of (\d+)\)", title)  # frame_section kept the first rows of a larger table
+    total = int(shown_of.group(1)) if shown_of else len(section.rows)
     if len(section.rows) > keep:
-        title = f"{name} ({keep} of {len(section.rows)}; -f json has every row)"
+        title = f"{name} ({keep} of {total}; -f json has every row)"
     kind = "table" if name == "Timeline" else "details"
     return dataclasses.replace(section, title=title, rows=section.rows[:keep], kind=kind)
 
 
 def _raw_evidence(inv: Investigation) -> Section:
-    """The timeline's events with their request parameters, folded away in markdown (<details>)."""
-    timeline = inv.timeline.filter(~pl.col("event_id").str.starts_with("first: "))
+    """The timeline's events with their request parameters, folded away in markdown (<details>): first
+    those with parameters or a failure, then those with a tactic, then the rest (a ticket keeps only
+    the first rows), each part in time order."""
+    telling = pl.col("request").is_not_null() | (pl.col("outcome") != "success")
+    rank = pl.when(telling).then(0).when(pl.col("tactic").is_not_null()).then(1).otherwise(2)
+    timeline = (
+        inv.timeline.filter(~pl.col("event_id").str.starts_with("first: "))
+        .with_columns(rank.alias("_rank"))
+        .sort(["_rank", "time", "event_id"])
+    )
     rows = [
         [r["time"], r["event_id"], r["action"], r["error_code"] or r["outcome"], r["error_message"],
          _clip(r["request"])]

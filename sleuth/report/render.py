@@ -219,11 +219,15 @@ def render_markdown(document: Document) -> str:
             lines += ["```mermaid", (section.body or "").replace("`", "#96;").rstrip(), "```", ""]
             continue
         if section.kind == "steps":
+            told: set[str] = set()  # a reason said once: the steps for ten keys need not repeat it ten times
             for number, (title, command, why) in enumerate(section.rows, start=1):
                 fence = _fence(command)
                 # A list item's blocks are indented to its text ("10. " is 4 wide): less ends the list.
                 pad = " " * (len(str(number)) + 2)
-                block = [f"{fence}sh", escape.visible(command), fence, "", escape.markdown(why)]
+                block = [f"{fence}sh", escape.visible(command), fence]
+                if why not in told:
+                    block += ["", escape.markdown(why)]
+                    told.add(why)
                 lines += [f"{number}. {escape.markdown(title)}", "", *(pad + ln if ln else "" for ln in block), ""]
             if not section.rows:
                 lines += [escape.markdown(section.empty.capitalize()) + ".", ""]
