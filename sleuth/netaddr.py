@@ -52,11 +52,6 @@ _INTERNAL = tuple(
 )  # fmt: skip
 
 
-# A regex on address text (for polars columns), not is_external: the private IPv4 ranges (10/8, 172.16/12,
-# 192.168/16) and IPv6 unique-local addresses (fc00::/7): the local end of a VPC flow.
-PRIVATE_PREFIX = r"^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|f[cd])"
-
-
 def is_external(address: Address) -> bool:
     """An address outside every private, loopback, link-local, multicast and reserved-for-future range:
     one an attacker can come from. Documentation ranges (203.0.113.0/24 ...) count as external, so

@@ -43,7 +43,7 @@ from sleuth.correlate.entities import (
     principal_type,
     resource_entity_columns,
 )
-from sleuth.netaddr import PRIVATE_PREFIX
+from sleuth.correlate.flows import orient
 
 _EDGE_COLUMNS = ["src_type", "src", "dst_type", "dst", "edge", "first_seen", "last_seen", "count"]
 
@@ -116,18 +116,21 @@ def lineage_edges(links: pl.DataFrame) -> pl.DataFrame:
 
 
 def flow_edges(flows: pl.LazyFrame) -> pl.DataFrame:
-    """Who talked to whom in the flows: an instance (or its address) to each peer, with bytes."""
-    local = pl.col("src_addr").str.contains(PRIVATE_PREFIX)
-    me = pl.when(local).then("src_addr").otherwise("dst_addr")
-    peer = pl.when(local).then("dst_addr").otherwise("src_addr")
+    """Who talked to whom in the flows: an instance (or its address) to each peer, with bytes. Each
+    record is seen from its interface's side (flows.orient), as detections and investigations see it."""
+    columns = ["instance_id", "interface_id", "src_addr", "dst_addr", "src_port", "dst_port", "flow_direction"]
     named = pl.col("instance_id").is_not_null()
-    oriented = flows.select(
-        pl.when(named).then(pl.lit("Ec2Instance")).otherwise(pl.lit("IpAddress")).alias("src_type"),
-        pl.when(named).then(pl.col("instance_id")).otherwise(me).alias("src"),
-        pl.lit("IpAddress").alias("dst_type"),
-        peer.alias("dst"),
-        pl.col("start").alias("time"),
-        "bytes",
+    oriented = (
+        orient(flows.select(*columns, "start", "bytes").collect())
+        .lazy()
+        .select(
+            pl.when(named).then(pl.lit("Ec2Instance")).otherwise(pl.lit("IpAddress")).alias("src_type"),
+            pl.when(named).then(pl.col("instance_id")).otherwise("_local").alias("src"),
+            pl.lit("IpAddress").alias("dst_type"),
+            pl.col("_peer").alias("dst"),
+            pl.col("start").alias("time"),
+            "bytes",
+        )
     )
     return (
         oriented.filter(pl.col("src").is_not_null() & pl.col("dst").is_not_null() & (pl.col("src") != pl.col("dst")))

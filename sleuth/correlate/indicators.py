@@ -338,7 +338,7 @@ def network_transfer(incident) -> list[dict]:
         return []
     # Each flow from the incident's instance's side: the interface's own address is local.
     grouped = (
-        orient(flows, getattr(incident, "flow_ends", None))
+        orient(flows, incident.flow_ends)
         .with_columns(
             pl.when("_outbound").then(pl.lit("outbound")).otherwise(pl.lit("inbound")).alias("direction"),
             pl.col("_local").alias("local"),
